@@ -1,0 +1,261 @@
+import Foundation
+
+/// How one policy stands for one case at one instant: the input of `evaluate` and the substance of `explain`.
+public struct PolicyAssessment: Sendable {
+    public let policy: Policy
+    public let applies: Bool
+    /// Why it applies or not: each matcher clause with its outcome, then any stop condition that is met.
+    public let reasons: [(text: String, passed: Bool)]
+    public let clocks: [ClockAssessment]
+}
+
+/// One running clock of a policy on a case.
+public struct ClockAssessment: Sendable {
+    public let key: String
+    public let subject: String?
+    public let subjectText: String?
+    public let start: Date
+    public let warn: Date?
+    /// Nil while the clock is paused before it breached.
+    public let breach: Date?
+    public let pauses: [BusinessCalendar.Pause]
+    public let isPaused: Bool
+    /// Working seconds since the start, paused time included.
+    public let elapsedSeconds: Int
+    public let pausedSeconds: Int
+    /// Working seconds left before the breach: 0 once breached, frozen while paused.
+    public let remainingSeconds: Int?
+    /// Working seconds past the breach at `now`; negative while the breach is ahead.
+    public let overdueSeconds: Int
+    /// Every step and repeat up to `now`, and the first one after it.
+    public let schedule: [ScheduledStep]
+}
+
+/// A ladder step placed in time for one clock.
+public struct ScheduledStep: Sendable, Hashable {
+    public let step: Int
+    public let repeatNumber: Int
+    public let trigger: Notice.Trigger
+    /// When the ladder puts it.
+    public let nominal: Date
+    /// When it may be sent: `nominal`, or the opening of the recipient's calendar when quiet hours hold it.
+    public let effective: Date
+    public let to: [Notice.Addressee]
+    public let cc: [Notice.Addressee]
+    public let unresolved: [String]
+    public let template: String?
+
+    public var label: String { repeatNumber == 0 ? "step\(step)" : "step\(step).r\(repeatNumber)" }
+}
+
+extension Engine {
+    /// The most repeats looked at per clock: a clock that old is reported at its latest repeat.
+    static let repeatLimit = 10_000
+
+    /// Assesses every policy for a case at `now`.
+    public static func assess(_ subject: Case, rules: Rules, state: EscalationState, now: Date) -> [PolicyAssessment] {
+        let signals = CaseSignals(case: subject, at: now) { rules.directory[$0] != nil }
+        let view = signals.view(of: subject)
+        let people = RoleResolver(subject: subject, signals: signals, rules: rules)
+        return rules.policies.map { policy in
+            var reasons = policy.appliesTo.explain(view)
+            var applies = reasons.allSatisfy(\.passed)
+            if applies, signals.closedAt != nil, !isObligation(policy.measure) {
+                reasons.append(("case closed", false))
+                applies = false
+            }
+            if applies, let stop = policy.until.first(where: { $0.isMet(signals, view) }) {
+                reasons.append(("until \(stop): met", false))
+                applies = false
+            }
+            guard applies else { return PolicyAssessment(policy: policy, applies: false, reasons: reasons, clocks: []) }
+            let clocks = rawClocks(policy, subject, signals).map {
+                assessClock($0, policy: policy, subject: subject, signals: signals, people: people, now: now)
+            }
+            return PolicyAssessment(policy: policy, applies: true, reasons: reasons, clocks: clocks)
+        }
+    }
+
+    private static func isObligation(_ measure: Policy.Measure) -> Bool {
+        if case .obligation = measure { return true }
+        return false
+    }
+
+    /// A clock before pauses and ladder: when it starts, and when it would breach if never paused.
+    struct RawClock {
+        let key: String
+        let subject: String?
+        let subjectText: String?
+        let start: Date
+        let target: Date?
+        /// The calendar its allowed time counts in (the policy's for business spans, 24x7 for wall spans).
+        let counting: BusinessCalendar
+    }
+
+    static func countingCalendar(_ span: Span, _ policy: Policy) -> BusinessCalendar {
+        span.isBusiness ? policy.calendar : .alwaysOpen(timeZone: policy.calendar.timeZone)
+    }
+
+    static func epoch(_ date: Date) -> Int { Int(date.timeIntervalSince1970.rounded(.down)) }
+
+    static func rawClocks(_ policy: Policy, _ subject: Case, _ signals: CaseSignals) -> [RawClock] {
+        let calendar = policy.calendar
+        func since(_ start: Date?, _ after: Span, _ prefix: String) -> [RawClock] {
+            guard let start else { return [] }
+            let counting = countingCalendar(after, policy)
+            return [
+                RawClock(
+                    key: "\(prefix)-\(epoch(start))", subject: nil, subjectText: nil, start: start,
+                    target: counting.advance(start, by: after), counting: counting)
+            ]
+        }
+        switch policy.measure {
+        case .deadline(let field, let plus):
+            guard let base = date(field, subject, signals) else { return [] }
+            let start = min(base, subject.openedAt)
+            return [
+                RawClock(
+                    key: "\(field.rawValue)-\(epoch(base))", subject: nil, subjectText: nil, start: start,
+                    target: calendar.advance(base, by: plus), counting: calendar)
+            ]
+        case .silence(let anchor, let after):
+            let start: Date
+            switch anchor {
+            case .last(let kind):
+                start = subject.activity.last { $0.kind == kind && $0.at <= signals.now }?.at ?? subject.openedAt
+            case .field(let field):
+                start = date(field, subject, signals) ?? subject.openedAt
+            }
+            return since(start, after, "since")
+        case .response(let after):
+            return since(signals.customerWaitingSince, after, "waiting")
+        case .stall(let after):
+            let progress = signals.lastInternalUpdate.map { max($0, signals.statusSince) } ?? signals.statusSince
+            return since(progress, after, "stalled")
+        case .unowned(let after):
+            return signals.ownerIsValid ? [] : since(signals.ownerSince, after, "unowned")
+        case .promise(let grace):
+            return signals.openPromises.compactMap { promise in
+                guard let due = promise.due else { return nil }
+                return RawClock(
+                    key: "promise-\(promise.id)", subject: promise.id, subjectText: promise.text, start: promise.madeAt,
+                    target: calendar.advance(due, by: grace), counting: calendar)
+            }
+        case .obligation(let onStatus, let grace):
+            var closing = signals.closedAt
+            if closing == nil, let status = signals.status, onStatus.contains(status) { closing = signals.statusSince }
+            guard let closing else { return [] }
+            return signals.openObligations.map { obligation in
+                RawClock(
+                    key: "obligation-\(obligation.id)", subject: obligation.id, subjectText: obligation.text,
+                    start: closing, target: calendar.advance(closing, by: grace), counting: calendar)
+            }
+        }
+    }
+
+    static func date(_ field: Policy.DateField, _ subject: Case, _ signals: CaseSignals) -> Date? {
+        switch field {
+        case .openedAt: return subject.openedAt
+        case .promisedAt: return subject.promisedAt
+        case .statusSince: return signals.statusSince
+        case .customerWaitingSince: return signals.customerWaitingSince
+        case .lastCustomerUpdate: return signals.lastCustomerUpdate
+        case .lastInternalUpdate: return signals.lastInternalUpdate
+        }
+    }
+
+    /// The stretches of the status history during which `pause_while` matched.
+    static func pauses(_ policy: Policy, _ subject: Case, _ signals: CaseSignals) -> [BusinessCalendar.Pause] {
+        guard let matcher = policy.pauseWhile else { return [] }
+        var pauses: [BusinessCalendar.Pause] = []
+        let history = signals.statusHistory
+        for (index, segment) in history.enumerated()
+        where matcher.matches(signals.view(of: subject, status: .some(segment.status))) {
+            let end = index + 1 < history.count ? history[index + 1].since : nil
+            if let last = pauses.last, last.end == segment.since {
+                pauses[pauses.count - 1] = BusinessCalendar.Pause(start: last.start, end: end)
+            } else {
+                pauses.append(BusinessCalendar.Pause(start: segment.since, end: end))
+            }
+        }
+        return pauses
+    }
+
+    static func assessClock(
+        _ raw: RawClock, policy: Policy, subject: Case, signals: CaseSignals, people: RoleResolver, now: Date
+    ) -> ClockAssessment {
+        let pauses = pauses(policy, subject, signals).filter { ($0.end ?? .distantFuture) > raw.start }
+        let counting = raw.counting
+        var breach = raw.target
+        var budget: TimeInterval = 0
+        if let target = raw.target {
+            budget = counting.businessSeconds(from: raw.start, to: target)
+            if !pauses.isEmpty { breach = counting.adding(seconds: budget, to: raw.start, excluding: pauses) }
+        }
+        var warn: Date?
+        switch policy.warning {
+        case .percent(let share)?:
+            if raw.target != nil {
+                warn = counting.adding(seconds: (budget * share).rounded(), to: raw.start, excluding: pauses)
+            }
+        case .before(let span)?:
+            warn = breach.flatMap { countingCalendar(span, policy).retreat($0, by: span) }.map { max($0, raw.start) }
+        case nil:
+            break
+        }
+
+        // The ladder in time.
+        var schedule: [ScheduledStep] = []
+        let steps = policy.ladder.steps
+        var lastNominal: Date?
+        for (index, step) in steps.enumerated() {
+            guard let anchor = step.anchor == .warn ? warn : breach,
+                let nominal = countingCalendar(step.offset, policy).advance(anchor, by: step.offset, excluding: pauses)
+            else {
+                lastNominal = nil
+                continue
+            }
+            let trigger: Notice.Trigger = step.anchor == .warn ? .warn : (step.offset.isZero ? .breach : .escalate)
+            schedule.append(people.schedule(step, number: index + 1, repeatNumber: 0, trigger: trigger, at: nominal, policy: policy))
+            lastNominal = nominal
+        }
+        if let every = policy.ladder.repeatEvery, !every.isZero, let top = steps.last, var at = lastNominal {
+            for number in 1...repeatLimit {
+                guard let next = countingCalendar(every, policy).advance(at, by: every, excluding: pauses) else { break }
+                at = next
+                let scheduled = people.schedule(top, number: steps.count, repeatNumber: number, trigger: .repeat, at: at, policy: policy)
+                if scheduled.effective > now {
+                    schedule.append(scheduled)
+                    break
+                }
+                // Only the latest repeat that is already due matters; earlier ones would fold into it.
+                if let last = schedule.last, last.repeatNumber > 0, last.effective <= now { schedule.removeLast() }
+                schedule.append(scheduled)
+            }
+        }
+
+        let measured = policy.calendar
+        let elapsed = Int(measured.businessSeconds(from: raw.start, to: now))
+        let running = Int(measured.businessSeconds(from: raw.start, to: now, excluding: pauses))
+        let isPaused = pauses.last.map { $0.start <= now && ($0.end ?? .distantFuture) > now } ?? false
+        var overdue = 0
+        var remaining: Int?
+        if let breach {
+            if breach <= now {
+                overdue = Int(measured.businessSeconds(from: breach, to: now, excluding: pauses))
+                remaining = 0
+            } else {
+                remaining = Int(measured.businessSeconds(from: now, to: breach, excluding: pauses))
+                overdue = -(remaining ?? 0)
+            }
+        } else if raw.target != nil {
+            // Paused before the breach: the allowed time left is frozen.
+            remaining = max(0, Int(budget - counting.businessSeconds(from: raw.start, to: now, excluding: pauses)))
+        }
+        return ClockAssessment(
+            key: raw.key, subject: raw.subject, subjectText: raw.subjectText, start: raw.start, warn: warn,
+            breach: breach, pauses: pauses, isPaused: isPaused, elapsedSeconds: elapsed, pausedSeconds: elapsed - running,
+            remainingSeconds: remaining, overdueSeconds: overdue,
+            schedule: schedule)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// One decision of the engine: "case X, policy P, step 2: to supervisor S, cc owner O". Every output renders notices.
+///
+/// `id` is stable: the same case, policy, occurrence and step always give the same id, so outputs can use it to
+/// deliver each notice exactly once.
+public struct Notice: Sendable, Hashable, Codable {
+    public enum Trigger: String, Sendable, Codable, CaseIterable {
+        case warn, breach, escalate
+        case `repeat`
+        case clear
+        case catchUp = "catch-up"
+    }
+
+    /// A resolved recipient.
+    public struct Addressee: Sendable, Hashable, Codable {
+        public let id: String
+        public let name: String
+        public let email: String
+        /// The role through which the person was reached ("supervisor"), or "person" when named directly.
+        public let role: String
+
+        public init(id: String, name: String, email: String, role: String) {
+            self.id = id
+            self.name = name
+            self.email = email
+            self.role = role
+        }
+    }
+
+    /// A step that came due while nobody was looking and is reported inside a catch-up notice.
+    public struct MissedStep: Sendable, Hashable, Codable {
+        public let step: Int
+        public let repeatNumber: Int
+        public let dueAt: Date
+    }
+
+    public let id: String
+    public let caseID: String
+    public let policy: String
+    public let measure: String
+    /// The occurrence of the policy's condition on this case, e.g. "since-1772433000.1" or "promise-P3.1".
+    public let occurrence: String
+    /// The promise or obligation the occurrence is about, if any.
+    public let subject: String?
+    public let subjectText: String?
+    /// The ladder step, 1-based; 0 for a clear notice.
+    public let step: Int
+    public let stepCount: Int
+    /// 0 for the step itself, N for its Nth repeat.
+    public let repeatNumber: Int
+    public let trigger: Trigger
+    /// When the step fell due (after any quiet-hours hold).
+    public let dueAt: Date
+    /// The instant the engine decided it.
+    public let decidedAt: Date
+    public let to: [Addressee]
+    public let cc: [Addressee]
+    public let clockStart: Date
+    public let warnAt: Date?
+    public let breachAt: Date?
+    /// Working seconds past the breach at `decidedAt`; negative while the breach is still ahead.
+    public let overdueSeconds: Int
+    public let missed: [MissedStep]
+    /// Roles that resolved to nobody for this case (e.g. "supervisor of rep9").
+    public let unresolved: [String]
+    /// The template named by the step, if it overrides the policy's.
+    public let template: String?
+
+    /// The level reached: the step number, or 0 for a clear.
+    public var level: Int { step }
+}
+
+/// The durable escalation state of one case: what happened per policy occurrence, and acknowledgements.
+public struct EscalationState: Sendable, Hashable, Codable {
+    /// One step taken in an occurrence.
+    public struct TakenStep: Sendable, Hashable, Codable {
+        public let step: Int
+        public let repeatNumber: Int
+        public let dueAt: Date
+        public let takenAt: Date
+        /// The notice sent for it; nil when it was folded into a catch-up notice.
+        public let noticeID: String?
+    }
+
+    /// One run of a policy's condition on the case, from first notice to clear.
+    public struct Occurrence: Sendable, Hashable, Codable {
+        public let policy: String
+        /// The clock's identity within the policy (derived from the case's data).
+        public let clock: String
+        public let ordinal: Int
+        public let subject: String?
+        public let startedAt: Date
+        public var breachAt: Date?
+        public var taken: [TakenStep]
+        /// Everyone notified so far, by directory id.
+        public var notified: [String]
+        public var clearedAt: Date?
+
+        public var id: String { "\(clock).\(ordinal)" }
+    }
+
+    public var occurrences: [Occurrence]
+    public var acknowledgements: [Acknowledgement]
+
+    public init(occurrences: [Occurrence] = [], acknowledgements: [Acknowledgement] = []) {
+        self.occurrences = occurrences
+        self.acknowledgements = acknowledgements
+    }
+
+    public static let empty = EscalationState()
+}

@@ -1,0 +1,206 @@
+import Foundation
+
+/// One service level: which cases it covers, what it measures, in which calendar, and how it escalates.
+public struct Policy: Sendable {
+    /// A date on the case that a deadline or a silence counts from.
+    public enum DateField: String, Sendable, CaseIterable {
+        case openedAt = "opened_at"
+        case promisedAt = "promised_at"
+        case statusSince = "status_since"
+        case customerWaitingSince = "customer_waiting_since"
+        case lastCustomerUpdate = "last_customer_update"
+        case lastInternalUpdate = "last_internal_update"
+    }
+
+    /// Where a silence is measured from: the last activity of a kind (falling back to `opened_at`), or a field.
+    public enum Since: Hashable, Sendable, CustomStringConvertible {
+        case last(Activity.Kind)
+        case field(DateField)
+
+        public var description: String {
+            switch self {
+            case .last(let kind): return "last(\(kind.rawValue))"
+            case .field(let field): return field.rawValue
+            }
+        }
+    }
+
+    /// What a policy measures. Each yields zero or more clocks per case.
+    public enum Measure: Sendable {
+        /// A fixed deadline: a date field plus an optional span, e.g. `opened_at + 2 business days`.
+        case deadline(field: DateField, plus: Span)
+        /// The company has not written to the customer for `after` (keep the customer informed).
+        case silence(since: Since, after: Span)
+        /// A customer message has waited `after` for an answer.
+        case response(after: Span)
+        /// Each dated promise is its own clock, breached `grace` after its due time.
+        case promise(grace: Span)
+        /// No internal update for `after` while the case stays in one status.
+        case stall(after: Span)
+        /// The case has had no valid owner for `after`.
+        case unowned(after: Span)
+        /// An obligation is still open `grace` after the case was delivered or closed.
+        case obligation(onStatus: [String], grace: Span)
+
+        public var name: String {
+            switch self {
+            case .deadline: return "deadline"
+            case .silence: return "silence"
+            case .response: return "response"
+            case .promise: return "promise"
+            case .stall: return "stall"
+            case .unowned: return "unowned"
+            case .obligation: return "obligation"
+            }
+        }
+    }
+
+    /// When the warning comes: at a share of the allowed time, or a span before the breach.
+    public enum Warning: Hashable, Sendable, CustomStringConvertible {
+        case percent(Double)
+        case before(Span)
+
+        public var description: String {
+            switch self {
+            case .percent(let share): return "\(Int((share * 100).rounded()))%"
+            case .before(let span): return "\(span) before breach"
+            }
+        }
+    }
+
+    public let name: String
+    public let measure: Measure
+    public let appliesTo: CaseMatcher
+    /// While the case matches this, the clock does not run (paused, not frozen: paused time is not counted).
+    public let pauseWhile: CaseMatcher?
+    /// Any of these met stops the clock for good.
+    public let until: [StopCondition]
+    public let calendar: BusinessCalendar
+    public let warning: Warning?
+    public let ladder: Ladder
+
+    public init(
+        name: String, measure: Measure, appliesTo: CaseMatcher = .any, pauseWhile: CaseMatcher? = nil,
+        until: [StopCondition] = [], calendar: BusinessCalendar, warning: Warning? = nil, ladder: Ladder
+    ) {
+        self.name = name
+        self.measure = measure
+        self.appliesTo = appliesTo
+        self.pauseWhile = pauseWhile
+        self.until = until
+        self.calendar = calendar
+        self.warning = warning
+        self.ladder = ladder
+    }
+}
+
+/// The escalation steps of a policy.
+public struct Ladder: Sendable {
+    /// Who a step is addressed to.
+    public enum Recipient: Hashable, Sendable, CustomStringConvertible {
+        case role(Role)
+        case person(String)
+
+        public var description: String {
+            switch self {
+            case .role(let role): return role.rawValue
+            case .person(let id): return id
+            }
+        }
+    }
+
+    /// A role, resolved per case through RACI and the directory.
+    public enum Role: String, Hashable, Sendable, CaseIterable {
+        /// The case owner (or the fallback owner when it has none).
+        case responsible
+        /// The owner's supervisor.
+        case supervisor
+        /// The supervisor's supervisor, or the accountable person when there is none.
+        case manager
+        case accountable
+        case consulted
+        case informed
+    }
+
+    /// What a step counts from.
+    public enum Anchor: String, Hashable, Sendable {
+        case warn, breach
+    }
+
+    public struct Step: Hashable, Sendable {
+        public let anchor: Anchor
+        public let offset: Span
+        public let to: [Recipient]
+        public let cc: [Recipient]
+        /// Hold the step until the recipient's calendar is open.
+        public let quietHours: Bool
+        /// A template name that overrides the policy's for this step.
+        public let template: String?
+
+        public init(
+            anchor: Anchor, offset: Span = .zero, to: [Recipient], cc: [Recipient] = [], quietHours: Bool = true,
+            template: String? = nil
+        ) {
+            self.anchor = anchor
+            self.offset = offset
+            self.to = to
+            self.cc = cc
+            self.quietHours = quietHours
+            self.template = template
+        }
+
+        public var label: String { offset.isZero ? anchor.rawValue : "\(anchor.rawValue) + \(offset)" }
+    }
+
+    /// Who hears that a condition cleared.
+    public enum OnClear: Hashable, Sendable {
+        /// Everyone who was notified in that occurrence.
+        case notified
+        /// Nobody.
+        case nobody
+    }
+
+    public let steps: [Step]
+    /// The top step repeats this often until the condition clears or someone acknowledges.
+    public let repeatEvery: Span?
+    public let onClear: OnClear
+
+    public init(steps: [Step], repeatEvery: Span? = nil, onClear: OnClear = .notified) {
+        self.steps = steps
+        self.repeatEvery = repeatEvery
+        self.onClear = onClear
+    }
+}
+
+/// "Someone is on it until then": pauses the climb of an occurrence that had breached when it was given.
+public struct Acknowledgement: Hashable, Sendable, Codable {
+    /// The policy acknowledged; nil for every policy of the case.
+    public let policy: String?
+    public let by: String
+    public let at: Date
+    public let until: Date
+    public let note: String?
+
+    public init(policy: String?, by: String, at: Date, until: Date, note: String? = nil) {
+        self.policy = policy
+        self.by = by
+        self.at = at
+        self.until = until
+        self.note = note
+    }
+}
+
+/// The whole rule set, as loaded from a configuration directory.
+public struct Rules: Sendable {
+    public let calendars: [String: BusinessCalendar]
+    public let directory: Directory
+    public let raci: Raci
+    public let policies: [Policy]
+
+    public init(calendars: [String: BusinessCalendar], directory: Directory, raci: Raci, policies: [Policy]) {
+        self.calendars = calendars
+        self.directory = directory
+        self.raci = raci
+        self.policies = policies
+    }
+}
