@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(
             name: "EscalatorConfigTests",
             dependencies: ["EscalatorConfig", "EscalatorCore"],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
     ]
 )

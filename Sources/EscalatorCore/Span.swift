@@ -91,7 +91,7 @@ extension Span {
                 return .failure(ParseError(message: "invalid duration \"\(text)\": \"\(words[0])\" is not a whole number"))
             }
             guard words[1] == "business" || words[1] == "working" else {
-                var message = "invalid duration \"\(text)\": \(hint)"
+                var message = "invalid duration \"\(text)\": expected \"business\" or \"working\" before the unit, found \"\(words[1])\""
                 if let guess = Suggest.closest(to: words[1], among: ["business", "working"]) {
                     message += "; did you mean \"\(guess)\"?"
                 }
