@@ -19,9 +19,10 @@ extension BusinessCalendar {
         var result = ICalendarHolidays()
         // Unfold continuation lines (RFC 5545 §3.1): a line starting with a space or tab continues the previous one.
         var lines: [(number: Int, text: String)] = []
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = String(raw)
-            if line.hasSuffix("\r") { line.removeLast() }
+        // Split on scalars: Swift reads "\r\n" as one Character, so a Character split would miss it.
+        for (index, raw) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = String(String.UnicodeScalarView(raw))
+            if line.unicodeScalars.last == "\r" { line.unicodeScalars.removeLast() }
             if let first = line.first, first == " " || first == "\t", !lines.isEmpty {
                 lines[lines.count - 1].text += line.dropFirst()
             } else {

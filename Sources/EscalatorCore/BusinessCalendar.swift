@@ -273,7 +273,7 @@ public struct BusinessCalendar: Sendable {
         var anchor: (date: LocalDate, instant: Date)?
         var day = localDate(of: instant)
         search: for _ in 0..<Self.searchLimitDays {
-            for interval in openIntervals(on: day).reversed() where interval.start < instant {
+            for interval in openIntervals(on: day).reversed() where interval.start <= instant {
                 anchor = (day, min(interval.end, instant))
                 break search
             }
