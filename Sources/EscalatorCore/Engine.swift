@@ -32,7 +32,10 @@ public enum Engine {
                 let taken = Set(openIndex.map { state.occurrences[$0].taken.map { StepKey($0.step, $0.repeatNumber) } } ?? [])
                 let ack = activeAcknowledgement(state.acknowledgements, policy: policy.name, breach: clock.breach, now: now)
 
-                var due: [ScheduledStep] = []
+                // Untaken steps in ladder order; the last one that is due is sent. Earlier ones fold into it,
+                // including any that quiet hours still hold: a lower step never follows a higher one.
+                var pending: [ScheduledStep] = []
+                var chosenIndex: Int?
                 for step in clock.schedule where !taken.contains(StepKey(step.step, step.repeatNumber)) {
                     let heldByAck = ack != nil && clock.breach.map { step.nominal > $0 } == true
                     if step.effective > now {
@@ -40,10 +43,15 @@ public enum Engine {
                     } else if heldByAck {
                         consider(ack!.until)
                     } else {
-                        due.append(step)
+                        chosenIndex = pending.count
                     }
+                    pending.append(step)
                 }
-                guard let chosen = due.last else { continue }
+                guard let chosenIndex else { continue }
+                let chosen = pending[chosenIndex]
+                let folded = Array(pending[..<chosenIndex])
+                let dueCount = folded.filter { $0.effective <= now }.count + 1
+                let due = folded + [chosen]
 
                 let index: Int
                 if let openIndex {
@@ -62,16 +70,16 @@ public enum Engine {
                     id: noticeID, caseID: subject.id, policy: policy.name, measure: policy.measure.name,
                     occurrence: occurrence.id, subject: clock.subject, subjectText: clock.subjectText,
                     step: chosen.step, stepCount: policy.ladder.steps.count, repeatNumber: chosen.repeatNumber,
-                    trigger: due.count > 1 ? .catchUp : chosen.trigger, dueAt: chosen.effective, decidedAt: now,
+                    trigger: dueCount > 1 ? .catchUp : chosen.trigger, dueAt: chosen.effective, decidedAt: now,
                     to: chosen.to, cc: chosen.cc, clockStart: clock.start, warnAt: clock.warn, breachAt: clock.breach,
-                    overdueSeconds: clock.overdueSeconds, missed: due.dropLast().map {
-                        Notice.MissedStep(step: $0.step, repeatNumber: $0.repeatNumber, dueAt: $0.effective)
+                    overdueSeconds: clock.overdueSeconds, missed: folded.map {
+                        Notice.MissedStep(step: $0.step, repeatNumber: $0.repeatNumber, dueAt: $0.nominal)
                     }, unresolved: chosen.unresolved, template: chosen.template)
                 notices.append(notice)
                 for step in due {
                     occurrence.taken.append(
                         EscalationState.TakenStep(
-                            step: step.step, repeatNumber: step.repeatNumber, dueAt: step.effective, takenAt: now,
+                            step: step.step, repeatNumber: step.repeatNumber, dueAt: step.nominal, takenAt: now,
                             noticeID: step == chosen ? noticeID : nil))
                 }
                 for person in chosen.to + chosen.cc where !occurrence.notified.contains(person.id) {
