@@ -37,7 +37,7 @@ public enum ConfigLoader {
         if FileManager.default.fileExists(atPath: main) {
             files.append(main)
         } else {
-            sink.add(Diagnostic(.error, file: main, line: 1, column: 1, message: "missing: every configuration directory needs escalator.yaml"))
+            sink.add(Diagnostic(.error, file: main, line: 1, column: 1, message: "escalator.yaml is missing: every configuration directory needs one"))
         }
         let rulesDir = "\(dir)/rules.d"
         if let names = try? FileManager.default.contentsOfDirectory(atPath: rulesDir) {

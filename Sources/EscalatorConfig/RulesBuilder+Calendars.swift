@@ -16,8 +16,11 @@ extension RulesBuilder {
                 sink.error(key, "\"\(name)\" is the built-in always-open calendar (UTC); choose another name")
                 continue
             }
-            guard let mapping = YAMLMapping(value, "calendar \"\(name)\"", sink) else { continue }
-            if let calendar = buildCalendar(name, mapping) { calendars[name] = calendar }
+            guard let mapping = YAMLMapping(value, "calendar \"\(name)\"", sink) else {
+                brokenCalendars.insert(name)
+                continue
+            }
+            if let calendar = buildCalendar(name, mapping) { calendars[name] = calendar } else { brokenCalendars.insert(name) }
         }
     }
 

@@ -11,14 +11,16 @@ struct LadderDraft {
 extension RulesBuilder {
     static let ladderKeys = ["steps", "repeat_every", "on_clear"]
     static let stepKeys = ["at", "to", "cc", "quiet_hours", "template"]
+    static let defaultLadderName = "the default ladder"
 
     func buildLadders() {
         if let node = section("ladder"), !node.isNull {
-            defaultLadder = parseLadder(node, name: "the default ladder")
+            defaultLadder = parseLadder(node, name: Self.defaultLadderName)
+            if defaultLadder == nil { brokenLadders.insert(Self.defaultLadderName) }
         }
         for (key, value) in mergedEntries("ladders", noun: "ladder") {
             guard let name = key.scalar else { continue }
-            if let draft = parseLadder(value, name: "ladder \"\(name)\"") { ladders[name] = draft }
+            if let draft = parseLadder(value, name: "ladder \"\(name)\"") { ladders[name] = draft } else { brokenLadders.insert(name) }
         }
     }
 
@@ -70,9 +72,15 @@ extension RulesBuilder {
                 ok = false
                 continue
             }
-            if let previous = steps.last, !comesAfter(step, previous) {
-                sink.error(item, "step \(index + 1) of \(name) (at \(step.label)) is unreachable: it does not come after step \(index) (at \(previous.label)); list steps in time order")
-                ok = false
+            if let previous = steps.last {
+                switch order(step, after: previous) {
+                case .later: break
+                case .notLater:
+                    sink.error(item, "step \(index + 1) of \(name) (at \(step.label)) is unreachable: it does not come after step \(index) (at \(previous.label)); list steps in time order")
+                    ok = false
+                case .depends:
+                    sink.warning(item, "step \(index + 1) of \(name) (at \(step.label)) may come before step \(index) (at \(previous.label)), depending on the calendar; list steps in time order")
+                }
             }
             steps.append(step)
         }
@@ -155,21 +163,19 @@ extension RulesBuilder {
         return ok ? out : nil
     }
 
-    /// True if `step` is certainly later than `previous`. Spans of different kinds (business vs wall) are
-    /// compared only when one of them is zero, since their order depends on the calendar.
-    private func comesAfter(_ step: Ladder.Step, _ previous: Ladder.Step) -> Bool {
-        if step.anchor != previous.anchor { return step.anchor == .breach }
+    enum StepOrder { case later, notLater, depends }
+
+    /// Whether `step` comes after `previous`. Business days have no fixed length in working hours, but a business
+    /// day never holds more than 24 of them, so hours beyond that are later and fewer are calendar-dependent.
+    private func order(_ step: Ladder.Step, after previous: Ladder.Step) -> StepOrder {
+        if step.anchor != previous.anchor { return step.anchor == .breach ? .later : .notLater }
         let (a, b) = (previous.offset, step.offset)
-        if b.isZero { return false }
-        if a.isZero { return true }
-        if a.isBusiness == b.isBusiness {
-            if let x = a.fixedSeconds, let y = b.fixedSeconds { return y > x }
-            if a.unit == .days && b.unit == .days { return b.amount > a.amount }
-            // Business days against business hours: a working day has at least an hour, so hours after days are
-            // reported only when they are fewer than that; days after hours are taken as later.
-            if a.unit == .days, let y = b.fixedSeconds { return y >= a.amount * 3600 }
-        }
-        return true
+        if b.isZero { return .notLater }
+        if a.isZero || a.isBusiness != b.isBusiness { return .later }
+        if let x = a.fixedSeconds, let y = b.fixedSeconds { return y > x ? .later : .notLater }
+        if a.unit == .days && b.unit == .days { return b.amount > a.amount ? .later : .notLater }
+        if a.unit == .days, let y = b.fixedSeconds { return y > a.amount * 86_400 ? .later : .depends }
+        return .later  // business days after business hours
     }
 
     /// Unreachable warn steps and ladders that no policy uses.

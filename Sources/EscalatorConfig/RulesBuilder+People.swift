@@ -29,6 +29,7 @@ extension RulesBuilder {
             var calendar: String?
             if let node = mapping["calendar"], let text = sink.text(node, "calendar") {
                 if calendars[text] == nil {
+                    if brokenCalendars.contains(text) { continue }
                     reportUnknown(node, "calendar", text, among: Array(calendars.keys))
                 } else {
                     calendar = text

@@ -95,11 +95,11 @@ extension RulesBuilder {
             if let found = calendars[text] {
                 calendar = found
             } else {
-                reportUnknown(node, "calendar", text, among: Array(calendars.keys))
+                if !brokenCalendars.contains(text) { reportUnknown(node, "calendar", text, among: Array(calendars.keys)) }
                 ok = false
             }
-        } else if let fallback = defaultCalendar, let found = calendars[fallback] {
-            calendar = found
+        } else if let fallback = defaultCalendar {
+            if let found = calendars[fallback] { calendar = found } else { ok = false }
         }
 
         func span(_ key: String) -> Span? {
@@ -187,7 +187,7 @@ extension RulesBuilder {
             if let text = node.scalar {
                 ladder = ladders[text]
                 if ladder == nil {
-                    reportUnknown(node, "ladder", text, among: Array(ladders.keys))
+                    if !brokenLadders.contains(text) { reportUnknown(node, "ladder", text, among: Array(ladders.keys)) }
                     ok = false
                 }
             } else {
@@ -202,6 +202,8 @@ extension RulesBuilder {
             }
         } else if let defaultLadder {
             ladder = defaultLadder
+        } else if brokenLadders.contains(Self.defaultLadderName) {
+            ok = false
         } else {
             sink.error(mapping.node, "\(what) has no ladder: give it one, or set a default \"ladder\" section")
             ok = false

@@ -11,6 +11,9 @@ final class RulesBuilder {
     var sections: [(name: String, key: YAMLNode, value: YAMLNode)] = []
 
     var calendars: [String: BusinessCalendar] = [:]
+    /// Calendars and ladders that are defined but failed to load: references to them are not reported again.
+    var brokenCalendars: Set<String> = []
+    var brokenLadders: Set<String> = []
     var directoryPeople: [String: Person] = [:]
     var ladders: [String: LadderDraft] = [:]
     var defaultLadder: LadderDraft?
@@ -65,7 +68,7 @@ final class RulesBuilder {
             mapping.allowOnly(["calendar"])
             if let node = mapping["calendar"] { defaultCalendar = sink.text(node, "defaults.calendar") }
             buildCalendars()
-            if let name = defaultCalendar, calendars[name] == nil, let node = mapping["calendar"] {
+            if let name = defaultCalendar, calendars[name] == nil, !brokenCalendars.contains(name), let node = mapping["calendar"] {
                 reportUnknown(node, "calendar", name, among: Array(calendars.keys))
             }
         } else {

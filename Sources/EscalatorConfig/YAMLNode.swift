@@ -123,7 +123,9 @@ extension DiagnosticSink {
             return nil
         }
         if let bad = text.unicodeScalars.first(where: { $0.properties.generalCategory == .control && $0 != "\t" }) {
-            error(node, "\(what) contains a control character (U+\(String(bad.value, radix: 16, uppercase: true).leftPadded(4)))")
+            let code = "U+" + String(bad.value, radix: 16, uppercase: true).leftPadded(4)
+            let why = bad == "\r" || bad == "\n" ? ": line breaks could forge mail headers" : ""
+            error(node, "\(what) contains a control character (\(code))\(why)")
             return nil
         }
         return text

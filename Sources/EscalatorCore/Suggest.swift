@@ -4,6 +4,9 @@ public enum Suggest {
     public static func closest(to word: String, among candidates: some Sequence<String>) -> String? {
         let limit = max(2, word.count / 3)
         var best: (String, Int)?
+        let lowered = word.lowercased()
+        // "quiet" for "quiet_hours": a word that starts a candidate is a likely abbreviation.
+        if lowered.count >= 3, let prefixed = candidates.first(where: { $0.lowercased().hasPrefix(lowered) }) { return prefixed }
         for candidate in candidates {
             let distance = editDistance(word.lowercased(), candidate.lowercased())
             if distance <= limit, distance < (best?.1 ?? Int.max) { best = (candidate, distance) }
