@@ -40,6 +40,8 @@ public struct BusinessCalendar: Sendable {
     /// True for a 24x7 calendar: every instant is working time and there are no holidays.
     public let isAlwaysOpen: Bool
     private let gregorian: Calendar
+    /// Open intervals per local day, computed once: the arithmetic asks for the same days again and again.
+    private let cache = DayCache()
 
     /// How far the arithmetic looks for working time before it gives up (ten years).
     static let searchLimitDays = 3660
@@ -78,28 +80,30 @@ public struct BusinessCalendar: Sendable {
 
     /// The local date of an instant in this calendar's time zone.
     public func localDate(of instant: Date) -> LocalDate {
-        let c = gregorian.dateComponents([.year, .month, .day], from: instant)
-        return LocalDate(year: c.year!, month: c.month!, day: c.day!)
+        let offset = timeZone.secondsFromGMT(for: instant)
+        let seconds = Int((instant.timeIntervalSince1970 + Double(offset)).rounded(.down))
+        return LocalDate(daysSinceEpoch: seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400)
     }
 
     /// Seconds since local midnight of the instant's local date (wall-clock reading).
     func secondsOfDay(_ instant: Date) -> Int {
-        let c = gregorian.dateComponents([.hour, .minute, .second], from: instant)
-        return c.hour! * 3600 + c.minute! * 60 + c.second!
+        let seconds = Int((instant.timeIntervalSince1970 + Double(timeZone.secondsFromGMT(for: instant))).rounded(.down))
+        return ((seconds % 86_400) + 86_400) % 86_400
     }
 
     /// The instant at which local `date` reads `seconds` past midnight; 24:00 is the next midnight.
     public func localInstant(_ date: LocalDate, secondsOfDay seconds: Int) -> Date {
-        var day = date
-        var seconds = seconds
-        if seconds >= 86_400 {
-            day = date.adding(days: seconds / 86_400)
-            seconds %= 86_400
+        // Local seconds since the epoch, then the zone's offset at that instant. Near a transition the first guess
+        // can be off by the jump, so check it; a time that falls in a spring-forward gap moves forward past it.
+        let local = Double(date.daysSinceEpoch * 86_400 + seconds)
+        let first = local - Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: local)))
+        let firstOffset = timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: first))
+        if first + Double(firstOffset) == local { return Date(timeIntervalSince1970: first) }
+        let second = local - Double(firstOffset)
+        if second + Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: second))) == local {
+            return Date(timeIntervalSince1970: second)
         }
-        let components = DateComponents(
-            year: day.year, month: day.month, day: day.day,
-            hour: seconds / 3600, minute: seconds % 3600 / 60, second: seconds % 60)
-        return gregorian.date(from: components)!
+        return Date(timeIntervalSince1970: max(first, second))
     }
 
     public func isHoliday(_ date: LocalDate) -> Bool { holidays.contains(date) }
@@ -112,12 +116,16 @@ public struct BusinessCalendar: Sendable {
     /// The open intervals of one local date, in order; empty on holidays and closed weekdays.
     public func openIntervals(on date: LocalDate) -> [DateInterval] {
         guard isWorkingDay(date) else { return [] }
-        return weekly[date.weekday].compactMap { range in
+        let key = date.daysSinceEpoch
+        if let known = cache.intervals(key) { return known }
+        let intervals = weekly[date.weekday].compactMap { range -> DateInterval? in
             let start = localInstant(date, secondsOfDay: range.startMinute * 60)
             let end = localInstant(date, secondsOfDay: range.endMinute * 60)
             // A range that a DST jump swallows whole has no length.
             return end > start ? DateInterval(start: start, end: end) : nil
         }
+        cache.store(key, intervals)
+        return intervals
     }
 
     // MARK: Queries
@@ -224,7 +232,8 @@ public struct BusinessCalendar: Sendable {
         if !span.isBusiness {
             let seconds = TimeInterval(span.fixedSeconds!)
             if pauses.isEmpty { return instant.addingTimeInterval(seconds) }
-            return BusinessCalendar.alwaysOpen(timeZone: timeZone).adding(seconds: seconds, to: instant, excluding: pauses)
+            let wall = isAlwaysOpen ? self : BusinessCalendar.alwaysOpen(timeZone: timeZone)
+            return wall.adding(seconds: seconds, to: instant, excluding: pauses)
         }
         if let seconds = span.fixedSeconds {
             return adding(seconds: TimeInterval(seconds), to: instant, excluding: pauses)
@@ -250,8 +259,10 @@ public struct BusinessCalendar: Sendable {
         let timeOfDay = secondsOfDay(start)
         var day = localDate(of: start)
         var found = 0
-        for _ in 0..<Self.searchLimitDays where found < count {
+        var looked = 0
+        while found < count && looked < Self.searchLimitDays {
             day = day.adding(days: 1)
+            looked += 1
             if isWorkingDay(day) { found += 1 }
         }
         guard found == count else { return nil }
@@ -284,8 +295,10 @@ public struct BusinessCalendar: Sendable {
         let timeOfDay = localDate(of: anchor.instant) == anchor.date ? secondsOfDay(anchor.instant) : 86_400
         var target = anchor.date
         var found = 0
-        for _ in 0..<Self.searchLimitDays where found < count {
+        var looked = 0
+        while found < count && looked < Self.searchLimitDays {
             target = target.adding(days: -1)
+            looked += 1
             if isWorkingDay(target) { found += 1 }
         }
         guard found == count else { return nil }
@@ -297,5 +310,25 @@ public struct BusinessCalendar: Sendable {
             if wanted >= interval.start { return wanted }
         }
         return first.start
+    }
+}
+
+/// A small thread-safe memo of open intervals by day number. Bounded: it is dropped when it grows large.
+final class DayCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var days: [Int: [DateInterval]] = [:]
+    private static let limit = 20_000
+
+    func intervals(_ day: Int) -> [DateInterval]? {
+        lock.lock()
+        defer { lock.unlock() }
+        return days[day]
+    }
+
+    func store(_ day: Int, _ intervals: [DateInterval]) {
+        lock.lock()
+        defer { lock.unlock() }
+        if days.count >= Self.limit { days.removeAll(keepingCapacity: true) }
+        days[day] = intervals
     }
 }

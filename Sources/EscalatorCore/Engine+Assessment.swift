@@ -93,7 +93,7 @@ extension Engine {
     }
 
     static func countingCalendar(_ span: Span, _ policy: Policy) -> BusinessCalendar {
-        span.isBusiness ? policy.calendar : .alwaysOpen(timeZone: policy.calendar.timeZone)
+        span.isBusiness ? policy.calendar : policy.wallCalendar
     }
 
     static func epoch(_ date: Date) -> Int { Int(date.timeIntervalSince1970.rounded(.down)) }
@@ -219,18 +219,24 @@ extension Engine {
             schedule.append(people.schedule(step, number: index + 1, repeatNumber: 0, trigger: trigger, at: nominal, policy: policy))
             lastNominal = nominal
         }
-        if let every = policy.ladder.repeatEvery, !every.isZero, let top = steps.last, var at = lastNominal {
+        if let every = policy.ladder.repeatEvery, !every.isZero, let top = steps.last, let topNominal = lastNominal {
+            // Only the latest repeat that is already due matters (earlier ones would fold into it), plus the
+            // first one after `now`. Walk the nominal times first; place just those two.
+            let calendar = countingCalendar(every, policy)
+            var at = topNominal
+            var latestDue: (number: Int, at: Date)?
             for number in 1...repeatLimit {
-                guard let next = countingCalendar(every, policy).advance(at, by: every, excluding: pauses) else { break }
+                guard let next = calendar.advance(at, by: every, excluding: pauses) else { break }
                 at = next
-                let scheduled = people.schedule(top, number: steps.count, repeatNumber: number, trigger: .repeat, at: at, policy: policy)
-                if scheduled.effective > now {
-                    schedule.append(scheduled)
+                let placed = people.schedule(top, number: steps.count, repeatNumber: number, trigger: .repeat, at: at, policy: policy)
+                if placed.effective > now {
+                    if let latestDue {
+                        schedule.append(people.schedule(top, number: steps.count, repeatNumber: latestDue.number, trigger: .repeat, at: latestDue.at, policy: policy))
+                    }
+                    schedule.append(placed)
                     break
                 }
-                // Only the latest repeat that is already due matters; earlier ones would fold into it.
-                if let last = schedule.last, last.repeatNumber > 0, last.effective <= now { schedule.removeLast() }
-                schedule.append(scheduled)
+                latestDue = (number, at)
             }
         }
 

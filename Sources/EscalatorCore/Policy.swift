@@ -76,6 +76,8 @@ public struct Policy: Sendable {
     /// Any of these met stops the clock for good.
     public let until: [StopCondition]
     public let calendar: BusinessCalendar
+    /// The calendar's time zone with every hour open: where wall-clock spans are counted.
+    public let wallCalendar: BusinessCalendar
     public let warning: Warning?
     public let ladder: Ladder
 
@@ -89,6 +91,7 @@ public struct Policy: Sendable {
         self.pauseWhile = pauseWhile
         self.until = until
         self.calendar = calendar
+        self.wallCalendar = calendar.isAlwaysOpen ? calendar : .alwaysOpen(timeZone: calendar.timeZone)
         self.warning = warning
         self.ladder = ladder
     }
