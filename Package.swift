@@ -11,6 +11,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The pure domain: cases, signals, calendars, policies, ladders and the engine. Foundation only.
@@ -23,12 +27,31 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Case sources: the order database, read-only (SQLite embedded, PostgreSQL server).
+        .target(
+            name: "EscalatorSources",
+            dependencies: [
+                "EscalatorCore",
+                "EscalatorConfig",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Helpers shared by test targets: a throwaway PostgreSQL server, temporary directories.
+        .target(
+            name: "EscalatorTestKit",
+            dependencies: ["EscalatorCore"],
+            path: "Tests/EscalatorTestKit"
+        ),
         // The thin command-line executable.
         .executableTarget(
             name: "escalator",
             dependencies: [
                 "EscalatorCore",
                 "EscalatorConfig",
+                "EscalatorSources",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -40,6 +63,10 @@ let package = Package(
             name: "EscalatorConfigTests",
             dependencies: ["EscalatorConfig", "EscalatorCore"],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "EscalatorSourcesTests",
+            dependencies: ["EscalatorSources", "EscalatorConfig", "EscalatorCore", "EscalatorTestKit"]
         ),
     ]
 )

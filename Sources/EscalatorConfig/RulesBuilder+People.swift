@@ -15,7 +15,7 @@ extension RulesBuilder {
             let name = mapping.require("name").flatMap { sink.text($0, "name") }
             var email: String?
             if let node = mapping.require("email"), let text = sink.text(node, "email") {
-                if Self.isValidAddress(text) {
+                if MailAddress.isValid(text) {
                     email = text
                 } else {
                     sink.error(node, "\"\(text)\" is not an email address (local@domain.example)")
@@ -56,23 +56,6 @@ extension RulesBuilder {
     func isPlainID(_ text: String) -> Bool {
         !text.isEmpty && text.count <= 128
             && text.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
-    }
-
-    /// A deliberately strict addr-spec: dot-atom local part, dotted domain, no spaces, quotes or control characters.
-    static func isValidAddress(_ text: String) -> Bool {
-        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64, !parts[1].isEmpty, text.count <= 254 else { return false }
-        let localAllowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~-")
-        let local = parts[0]
-        guard local.unicodeScalars.allSatisfy(localAllowed.contains), !local.hasPrefix("."), !local.hasSuffix("."),
-            !local.contains("..")
-        else { return false }
-        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
-        guard labels.count >= 2 else { return false }
-        return labels.allSatisfy { label in
-            !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
-                && label.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-") }
-        }
     }
 
     func buildRaci() -> Raci {

@@ -1,0 +1,74 @@
+import EscalatorCore
+import Foundation
+
+/// The `source` section: how to reach the order database and how its rows map onto cases.
+public struct SourceSettings: Sendable, Hashable {
+    public enum Driver: String, Sendable, Hashable, CaseIterable {
+        case sqlite, postgres
+    }
+
+    /// libpq's `sslmode` names.
+    public enum SSLMode: String, Sendable, Hashable, CaseIterable {
+        case disable, allow, prefer, require
+        case verifyCA = "verify-ca"
+        case verifyFull = "verify-full"
+    }
+
+    /// Where the PostgreSQL password comes from. It is never given inline.
+    public enum PasswordSource: Sendable, Hashable {
+        /// A file holding the password (its first line).
+        case file(String)
+        /// A systemd credential: `$CREDENTIALS_DIRECTORY/NAME`.
+        case credential(String)
+        /// A `.pgpass`-style file: `host:port:database:user:password` lines, `*` as a wildcard.
+        case passfile(String)
+        case none
+    }
+
+    /// How changed rows are found.
+    public enum Change: Sendable, Hashable {
+        /// A timestamp column; rows at or after (watermark − overlap) are read again.
+        case timestamp(column: String, overlap: Span)
+        /// A monotonically increasing integer column; the last `overlap` versions are read again.
+        case version(column: String, overlap: Int64)
+    }
+
+    /// A query and how its columns map onto the model's fields.
+    public struct Query: Sendable, Hashable {
+        public let sql: String
+        /// Model field → column name.
+        public let columns: [String: String]
+        public func column(_ field: String) -> String { columns[field] ?? field }
+    }
+
+    public let driver: Driver
+    /// SQLite: the database file.
+    public let path: String?
+    public let host: String
+    public let port: Int
+    public let unixSocket: String?
+    public let database: String?
+    public let user: String?
+    public let password: PasswordSource
+    public let sslMode: SSLMode
+    public let sslRootCert: String?
+    public let statementTimeout: Span
+    public let connectTimeout: Span
+    public let pollEvery: Span
+    public let fullResyncEvery: Span
+    /// The zone of timestamps stored without one.
+    public let timeZone: TimeZone
+    public let cases: Query
+    /// Case columns copied into the case's attributes.
+    public let attributes: [String]
+    public let change: Change?
+    public let activity: Query?
+    /// Database values of the activity kind column → activity kinds.
+    public let kindNames: [String: Activity.Kind]
+    public let directory: Query?
+
+    /// The model fields that a column mapping may name.
+    public static let caseFields = ["id", "kind", "status", "owner", "opened_at", "promised_at", "closed_at"]
+    public static let activityFields = ["id", "case", "kind", "at", "actor", "text", "tag", "status", "person", "due", "quantity", "ref", "kept_by"]
+    public static let directoryFields = ["id", "name", "email", "supervisor", "calendar"]
+}

@@ -1,0 +1,195 @@
+import EscalatorConfig
+import EscalatorCore
+import Foundation
+
+/// The order database, read-only: cases with their activity, and optionally the people directory.
+public protocol CaseSource: Sendable {
+    /// Every case (as of `asOf`, if given), with its activity. Used at start and for the periodic full resync.
+    func readAll(asOf: Date?) async throws -> SourceBatch
+    /// The cases whose row or activity changed since `cursor` (less the overlap), with all their activity.
+    func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch
+    /// The people of the directory query; nil when none is configured.
+    func readDirectory() async throws -> (people: [Person], problems: [SourceProblem])?
+    /// Releases connections. The source is not used afterwards.
+    func close() async
+}
+
+/// How far polling has read: the newest change seen, in the change column's terms.
+public enum Watermark: Sendable, Hashable, Comparable {
+    case time(Date)
+    case version(Int64)
+
+    public static func < (lhs: Watermark, rhs: Watermark) -> Bool {
+        switch (lhs, rhs) {
+        case (.time(let a), .time(let b)): return a < b
+        case (.version(let a), .version(let b)): return a < b
+        case (.time, .version): return true
+        case (.version, .time): return false
+        }
+    }
+}
+
+/// How far polling has read: the newest case change and the newest activity seen.
+public struct SourceCursor: Sendable, Hashable {
+    public var cases: Watermark?
+    public var activity: Date?
+
+    public init(cases: Watermark? = nil, activity: Date? = nil) {
+        self.cases = cases
+        self.activity = activity
+    }
+
+    /// The later of each part.
+    public func advanced(to other: SourceCursor) -> SourceCursor {
+        SourceCursor(
+            cases: [cases, other.cases].compactMap { $0 }.max(),
+            activity: [activity, other.activity].compactMap { $0 }.max())
+    }
+}
+
+/// What one read returned.
+public struct SourceBatch: Sendable {
+    public var cases: [Case]
+    public var problems: [SourceProblem]
+    /// The newest changes seen among the rows read.
+    public var cursor: SourceCursor
+    /// True for a full read: any known case missing from it was deleted.
+    public let isComplete: Bool
+
+    public init(cases: [Case], problems: [SourceProblem], cursor: SourceCursor, isComplete: Bool) {
+        self.cases = cases
+        self.problems = problems
+        self.cursor = cursor
+        self.isComplete = isComplete
+    }
+}
+
+/// A failure to read the source, with what was being done.
+public struct SourceError: Error, CustomStringConvertible, Sendable {
+    public let operation: String
+    public let detail: String
+
+    public init(_ operation: String, _ detail: String) {
+        self.operation = operation
+        self.detail = detail
+    }
+
+    public var description: String { "\(operation): \(detail)" }
+}
+
+/// Opens the configured source.
+public enum CaseSources {
+    public static func open(_ settings: SourceSettings, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any CaseSource {
+        switch settings.driver {
+        case .sqlite: return try SQLiteCaseSource(settings: settings)
+        case .postgres: return try PostgresCaseSource(settings: settings, environment: environment)
+        }
+    }
+}
+
+/// Builds the queries around the configured ones, so both drivers read the same way.
+struct QueryBuilder {
+    enum Dialect { case sqlite, postgres }
+
+    let settings: SourceSettings
+    let dialect: Dialect
+
+    static func quote(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+    func placeholder(_ n: Int) -> String { dialect == .sqlite ? "?" : "$\(n)" }
+
+    private func trimmed(_ sql: String) -> String {
+        var text = sql.trimmingCharacters(in: .whitespacesAndNewlines)
+        while text.hasSuffix(";") { text.removeLast() }
+        return text
+    }
+
+    /// SQLite: a timestamp column as Unix seconds, whether it holds numbers or text. Text without a zone is read in
+    /// the configured zone (at the offset `offset`).
+    private func sqliteSeconds(_ column: String, offset: Int) -> String {
+        "(CASE WHEN typeof(\(column)) IN ('integer', 'real') THEN \(column) ELSE CAST(strftime('%s', \(column)) AS INTEGER) - \(offset) END)"
+    }
+
+    /// `SELECT * FROM (cases) c [WHERE …]` with its parameters in order. Conditions are ANDed.
+    func cases(changedSince mark: Watermark? = nil, ids: [String]? = nil, asOf: Date? = nil) -> (sql: String, binds: [SourceValue]) {
+        var conditions: [String] = []
+        var binds: [SourceValue] = []
+        func next() -> String { placeholder(binds.count + 1) }
+        if let mark, let change = settings.change {
+            switch (change, mark) {
+            case (.timestamp(let column, let overlap), .time(let date)):
+                let from = date.addingTimeInterval(-TimeInterval(overlap.fixedSeconds ?? 0))
+                if dialect == .sqlite {
+                    let offset = settings.timeZone.secondsFromGMT(for: from)
+                    conditions.append("\(sqliteSeconds("c.\(Self.quote(column))", offset: offset)) >= ?")
+                    binds.append(.integer(Int64(from.timeIntervalSince1970.rounded(.down))))
+                } else {
+                    conditions.append("c.\(Self.quote(column)) >= \(next())")
+                    binds.append(.date(from))
+                }
+            case (.version(let column, let overlap), .version(let version)):
+                conditions.append("c.\(Self.quote(column)) >= \(next())")
+                binds.append(.integer(version - overlap))
+            default:
+                break
+            }
+        }
+        if let ids {
+            let list = ids.map { id -> String in
+                binds.append(.text(id))
+                return placeholder(binds.count)
+            }
+            conditions.append("c.\(Self.quote(settings.cases.column("id"))) IN (\(list.joined(separator: ", ")))")
+        }
+        if let asOf {
+            conditions.append(openedBefore(binds.count + 1))
+            binds.append(asOfValue(asOf))
+        }
+        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        return ("SELECT * FROM (\(trimmed(settings.cases.sql))) AS c\(filter)", binds)
+    }
+
+    private func openedBefore(_ n: Int) -> String {
+        let c = "c.\(Self.quote(settings.cases.column("opened_at")))"
+        switch dialect {
+        case .sqlite:
+            return "\(sqliteSeconds(c, offset: settings.timeZone.secondsFromGMT())) <= ?"
+        case .postgres:
+            return "\(c) <= \(placeholder(n))"
+        }
+    }
+
+    private func asOfValue(_ date: Date) -> SourceValue {
+        dialect == .sqlite ? .integer(Int64(date.timeIntervalSince1970.rounded(.down))) : .date(date)
+    }
+
+    /// The activity of some cases (or of all), ordered by case and time.
+    func activity(forCases ids: [String]?) -> (sql: String, binds: [SourceValue])? {
+        guard let query = settings.activity else { return nil }
+        let caseColumn = "a.\(Self.quote(query.column("case")))"
+        var binds: [SourceValue] = []
+        var filter = ""
+        if let ids {
+            let list = ids.map { id -> String in
+                binds.append(.text(id))
+                return placeholder(binds.count)
+            }
+            filter = " WHERE \(caseColumn) IN (\(list.joined(separator: ", ")))"
+        }
+        return ("SELECT * FROM (\(trimmed(query.sql))) AS a\(filter) ORDER BY \(caseColumn)", binds)
+    }
+
+    /// The cases that have activity at or after a moment (activity is appended, so its time is its change).
+    func casesWithActivity(since date: Date) -> (sql: String, binds: [SourceValue])? {
+        guard let query = settings.activity else { return nil }
+        let at = "a.\(Self.quote(query.column("at")))"
+        let caseColumn = "a.\(Self.quote(query.column("case")))"
+        switch dialect {
+        case .sqlite:
+            let expression = sqliteSeconds(at, offset: settings.timeZone.secondsFromGMT(for: date))
+            return ("SELECT DISTINCT \(caseColumn) AS case_id FROM (\(trimmed(query.sql))) AS a WHERE \(expression) >= ?", [.integer(Int64(date.timeIntervalSince1970.rounded(.down)))])
+        case .postgres:
+            return ("SELECT DISTINCT \(caseColumn)::text AS case_id FROM (\(trimmed(query.sql))) AS a WHERE \(at) >= $1", [.date(date)])
+        }
+    }
+}

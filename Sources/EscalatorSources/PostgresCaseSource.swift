@@ -1,0 +1,159 @@
+import EscalatorConfig
+import EscalatorCore
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// A PostgreSQL order database. Every session is read-only (`default_transaction_read_only`) and every statement
+/// has a timeout; TLS follows libpq's `sslmode`.
+public final class PostgresCaseSource: CaseSource {
+    private let configuration: PostgresConnection.Configuration
+    private let reader: SourceReader
+    private let holder = ConnectionHolder()
+    private let logger: Logger
+
+    public init(settings: SourceSettings, environment: [String: String], logger: Logger = Logger(label: "escalator.source")) throws {
+        let password = try PostgresPassword.read(settings.password, settings: settings, environment: environment)
+        let user = settings.user ?? environment["USER"] ?? "escalator"
+        var configuration: PostgresConnection.Configuration
+        if let socket = settings.unixSocket {
+            configuration = .init(unixSocketPath: socket, username: user, password: password, database: settings.database)
+        } else {
+            configuration = .init(
+                host: settings.host, port: settings.port, username: user, password: password,
+                database: settings.database, tls: try Self.tls(settings))
+        }
+        let timeoutMilliseconds = (settings.statementTimeout.fixedSeconds ?? 30) * 1000
+        configuration.options.additionalStartupParameters = [
+            ("default_transaction_read_only", "on"),
+            ("statement_timeout", String(timeoutMilliseconds)),
+            ("application_name", "escalator"),
+            ("TimeZone", settings.timeZone.identifier),
+        ]
+        configuration.options.connectTimeout = .seconds(Int64(settings.connectTimeout.fixedSeconds ?? 10))
+        self.configuration = configuration
+        self.reader = SourceReader(settings: settings, dialect: .postgres)
+        self.logger = logger
+    }
+
+    static func tls(_ settings: SourceSettings) throws -> PostgresConnection.Configuration.TLS {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch settings.sslMode {
+        case .disable:
+            return .disable
+        case .allow, .prefer, .require:
+            // libpq: these encrypt but do not verify the server (require only insists on encryption).
+            tls.certificateVerification = .none
+        case .verifyCA:
+            tls.certificateVerification = .noHostnameVerification
+        case .verifyFull:
+            tls.certificateVerification = .fullVerification
+        }
+        if let root = settings.sslRootCert {
+            tls.trustRoots = .file(root)
+        }
+        let context = try NIOSSLContext(configuration: tls)
+        switch settings.sslMode {
+        case .allow, .prefer: return .prefer(context)
+        default: return .require(context)
+        }
+    }
+
+    public func readAll(asOf: Date?) async throws -> SourceBatch {
+        try await reader.readAll(asOf: asOf, fetch: fetch)
+    }
+
+    public func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch {
+        try await reader.readChanged(since: cursor, asOf: asOf, fetch: fetch)
+    }
+
+    public func readDirectory() async throws -> (people: [Person], problems: [SourceProblem])? {
+        guard let query = reader.settings.directory else { return nil }
+        let mapped = try await fetch(query.sql, []).map(reader.mapper.mapPerson)
+        return (mapped.compactMap(\.person), mapped.flatMap(\.problems))
+    }
+
+    public func close() async {
+        await holder.reset()
+    }
+
+    private func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] {
+        var bindings = PostgresBindings(capacity: binds.count)
+        for value in binds {
+            switch value {
+            case .null, .bytes: bindings.appendNull()
+            case .integer(let number): bindings.append(number)
+            case .real(let number): bindings.append(number)
+            case .text(let text): bindings.append(text)
+            case .date(let date): bindings.append(date)
+            }
+        }
+        let connection: PostgresConnection
+        do {
+            connection = try await holder.connection(configuration, logger: logger)
+        } catch {
+            throw SourceError("connect to PostgreSQL", String(reflecting: error).prefix(300).description)
+        }
+        do {
+            var out: [RowMapper.Row] = []
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            for try await row in rows {
+                var values: RowMapper.Row = [:]
+                for cell in row { values[cell.columnName] = Self.value(cell) }
+                out.append(values)
+            }
+            return out
+        } catch {
+            if connection.isClosed { await holder.reset() }
+            throw SourceError("PostgreSQL query", Self.describe(error))
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let psql = error as? PSQLError {
+            if let message = psql.serverInfo?[.message] { return message }
+            return "\(psql.code)"
+        }
+        return "\(error)"
+    }
+
+    /// A cell as a source value, by its PostgreSQL type.
+    static func value(_ cell: PostgresCell) -> SourceValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8:
+            return (try? cell.decode(Int64.self)).map(SourceValue.integer) ?? .null
+        case .float4, .float8:
+            return (try? cell.decode(Double.self)).map(SourceValue.real) ?? .null
+        case .timestamptz, .timestamp, .date:
+            return (try? cell.decode(Date.self)).map(SourceValue.date) ?? .null
+        case .bool:
+            return (try? cell.decode(Bool.self)).map { .text($0 ? "true" : "false") } ?? .null
+        case .bytea:
+            return .bytes(cell.bytes?.readableBytes ?? 0)
+        default:
+            if let text = try? cell.decode(String.self) { return .text(text) }
+            return .bytes(cell.bytes?.readableBytes ?? 0)
+        }
+    }
+}
+
+/// One connection, opened on first use and again after it breaks.
+actor ConnectionHolder {
+    private var current: PostgresConnection?
+    private var nextID = 0
+
+    func connection(_ configuration: PostgresConnection.Configuration, logger: Logger) async throws -> PostgresConnection {
+        if let current, !current.isClosed { return current }
+        nextID += 1
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: nextID, logger: logger)
+        current = connection
+        return connection
+    }
+
+    func reset() async {
+        if let current { try? await current.close() }
+        current = nil
+    }
+}

@@ -1,0 +1,207 @@
+import EscalatorConfig
+import EscalatorCore
+import Foundation
+
+/// A problem with one source row, reported once per case (not on every poll).
+public struct SourceProblem: Sendable, Hashable, CustomStringConvertible {
+    /// The case it concerns, made printable; nil when the row has no usable id.
+    public let caseID: String?
+    /// Which query the row came from: "cases", "activity" or "directory".
+    public let query: String
+    public let message: String
+    /// True if the row was dropped; false if it was used with the bad value left out or cut.
+    public let skipped: Bool
+
+    public var description: String {
+        let subject = caseID.map { "case \($0)" } ?? "a row"
+        return "\(query): \(subject): \(message)\(skipped ? " (row skipped)" : "")"
+    }
+}
+
+/// Why a value of a row cannot be used.
+public struct RowError: Error, Sendable {
+    public let message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// Turns source rows (column → value) into cases, activity and people, following the configured mapping.
+///
+/// Hostile data never gets through as is: ids must be short and plain, text is cut to a bounded length, control
+/// characters are replaced, and timestamps must parse and fall between 1970 and 3000.
+public struct RowMapper: Sendable {
+    public typealias Row = [String: SourceValue]
+
+    public static let maxIDLength = 200
+    public static let maxNameLength = 200
+    public static let maxTextLength = 4096
+
+    let settings: SourceSettings
+    let timestamps: TimestampParser
+
+    public init(settings: SourceSettings) {
+        self.settings = settings
+        self.timestamps = TimestampParser(timeZone: settings.timeZone)
+    }
+
+    /// A printable, bounded rendering of a raw value for diagnostics.
+    static func printable(_ text: String) -> String {
+        let cleaned = String(text.unicodeScalars.prefix(60).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+        return text.unicodeScalars.count > 60 ? cleaned + "…" : cleaned
+    }
+
+    /// Checks an id: present, at most 200 characters, no `/`, no control characters, no surrounding spaces.
+    static func validID(_ value: SourceValue?) -> Result<String, RowError> {
+        guard let value, let text = value.text else { return .failure(RowError("the id is missing")) }
+        if text.isEmpty { return .failure(RowError("the id is empty")) }
+        if text.unicodeScalars.count > maxIDLength { return .failure(RowError("the id is longer than \(maxIDLength) characters")) }
+        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return .failure(RowError("the id \"\(printable(text))\" contains a control character"))
+        }
+        if text.contains("/") { return .failure(RowError("the id \"\(printable(text))\" contains '/', which ids may not (they name files and mail threads)")) }
+        if text.trimmingCharacters(in: .whitespaces) != text { return .failure(RowError("the id \"\(printable(text))\" has surrounding spaces")) }
+        return .success(text)
+    }
+
+    /// Bounded, control-free text; notes a problem if it had to change anything.
+    static func cleanText(_ value: SourceValue?, field: String, limit: Int, problems: inout [String]) -> String? {
+        guard let value, !value.isNull else { return nil }
+        guard var text = value.text else {
+            problems.append("\(field) is binary data; left out")
+            return nil
+        }
+        if text.unicodeScalars.count > limit {
+            problems.append("\(field) is \(text.utf8.count) bytes long; cut to \(limit) characters")
+            text = String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit)))
+        }
+        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\t" }) {
+            problems.append("\(field) contains control characters; replaced")
+            text = String(String.UnicodeScalarView(text.unicodeScalars.map {
+                $0.properties.generalCategory == .control && $0 != "\t" ? " " : $0
+            }))
+        }
+        if text.unicodeScalars.contains("\u{FFFD}") { problems.append("\(field) is not valid UTF-8; repaired") }
+        return text
+    }
+
+    func date(_ row: Row, _ field: String, columns: SourceSettings.Query, problems: inout [String]) -> Date?? {
+        let value = row[columns.column(field)] ?? .null
+        switch timestamps.parse(value) {
+        case .success(let date): return .some(date)
+        case .failure(.unparsable(let text)): problems.append("\(field) \"\(Self.printable(text))\" is not a timestamp")
+        case .failure(.outOfRange(let text)): problems.append("\(field) \(text) is out of range (1970 to 3000)")
+        case .failure(.wrongType(let what)): problems.append("\(field) is \(what), not a timestamp")
+        }
+        return .none
+    }
+
+    /// A case row; nil when the row cannot be used. Activity is attached by the caller.
+    public func mapCase(_ row: Row) -> (subject: Case?, problems: [SourceProblem]) {
+        let columns = settings.cases
+        let id: String
+        switch Self.validID(row[columns.column("id")]) {
+        case .success(let valid): id = valid
+        case .failure(let error):
+            let message = error.message
+            return (nil, [SourceProblem(caseID: row[columns.column("id")]?.text.map(Self.printable), query: "cases", message: message, skipped: true)])
+        }
+        var notes: [String] = []
+        let opened = date(row, "opened_at", columns: columns, problems: &notes)
+        guard case .some(.some(let openedAt)) = opened else {
+            if case .some(.none) = opened { notes.append("opened_at is missing") }
+            return (nil, notes.map { SourceProblem(caseID: id, query: "cases", message: $0, skipped: true) })
+        }
+        var attributes: [String: String] = [:]
+        for name in settings.attributes {
+            if let text = Self.cleanText(row[name], field: name, limit: Self.maxTextLength, problems: &notes) { attributes[name] = text }
+        }
+        let subject = Case(
+            id: id,
+            kind: Self.cleanText(row[columns.column("kind")], field: "kind", limit: Self.maxNameLength, problems: &notes),
+            status: Self.cleanText(row[columns.column("status")], field: "status", limit: Self.maxNameLength, problems: &notes),
+            owner: Self.cleanText(row[columns.column("owner")], field: "owner", limit: Self.maxNameLength, problems: &notes),
+            openedAt: openedAt,
+            promisedAt: date(row, "promised_at", columns: columns, problems: &notes) ?? nil,
+            closedAt: date(row, "closed_at", columns: columns, problems: &notes) ?? nil,
+            attributes: attributes)
+        return (subject, notes.map { SourceProblem(caseID: id, query: "cases", message: $0, skipped: false) })
+    }
+
+    /// An activity row: its case id and the activity; nil activity when the row cannot be used.
+    public func mapActivity(_ row: Row, position: Int) -> (caseID: String?, activity: Activity?, problems: [SourceProblem]) {
+        guard let columns = settings.activity else { return (nil, nil, []) }
+        let caseID: String
+        switch Self.validID(row[columns.column("case")]) {
+        case .success(let valid): caseID = valid
+        case .failure(let error):
+            let message = error.message
+            return (nil, nil, [SourceProblem(caseID: row[columns.column("case")]?.text.map(Self.printable), query: "activity", message: "case reference: \(message)", skipped: true)])
+        }
+        var notes: [String] = []
+        func problems(skipped: Bool) -> [SourceProblem] {
+            notes.map { SourceProblem(caseID: caseID, query: "activity", message: $0, skipped: skipped) }
+        }
+        guard let kindText = row[columns.column("kind")]?.text else {
+            notes.append("activity kind is missing")
+            return (caseID, nil, problems(skipped: true))
+        }
+        guard let kind = settings.kindNames[kindText] ?? Activity.Kind(rawValue: kindText) else {
+            notes.append("unknown activity kind \"\(Self.printable(kindText))\" (map it under source.activity.kinds)")
+            return (caseID, nil, problems(skipped: true))
+        }
+        let when = date(row, "at", columns: columns, problems: &notes)
+        guard case .some(.some(let at)) = when else {
+            if case .some(.none) = when { notes.append("activity time is missing") }
+            return (caseID, nil, problems(skipped: true))
+        }
+        let id: String
+        switch Self.validID(row[columns.column("id")]) {
+        case .success(let valid): id = valid
+        case .failure:
+            // Without a usable id the activity still counts; it gets one from its content, stable across polls.
+            id = "row-\(caseID.count)-\(kind.rawValue)-\(Int64(at.timeIntervalSince1970))-\(position)"
+        }
+        var quantity: Int?
+        if let value = row[columns.column("quantity")], !value.isNull {
+            if case .integer(let number) = value, let small = Int(exactly: number), small >= 0 { quantity = small }
+            else if let text = value.text, let number = Int(text), number >= 0 { quantity = number }
+            else { notes.append("quantity \"\(Self.printable(value.text ?? "?"))\" is not a whole number; left out") }
+        }
+        var keptBy: Activity.Kind?
+        if let text = row[columns.column("kept_by")]?.text, !text.isEmpty {
+            keptBy = settings.kindNames[text] ?? Activity.Kind(rawValue: text)
+            if keptBy == nil { notes.append("kept_by \"\(Self.printable(text))\" is not an activity kind; left out") }
+        }
+        let activity = Activity(
+            id: id, kind: kind, at: at,
+            actor: Self.cleanText(row[columns.column("actor")], field: "actor", limit: Self.maxNameLength, problems: &notes),
+            text: Self.cleanText(row[columns.column("text")], field: "text", limit: Self.maxTextLength, problems: &notes),
+            tag: Self.cleanText(row[columns.column("tag")], field: "tag", limit: Self.maxNameLength, problems: &notes),
+            status: Self.cleanText(row[columns.column("status")], field: "status", limit: Self.maxNameLength, problems: &notes),
+            person: Self.cleanText(row[columns.column("person")], field: "person", limit: Self.maxNameLength, problems: &notes),
+            due: date(row, "due", columns: columns, problems: &notes) ?? nil, quantity: quantity,
+            ref: Self.cleanText(row[columns.column("ref")], field: "ref", limit: Self.maxIDLength, problems: &notes),
+            keptBy: keptBy)
+        return (caseID, activity, problems(skipped: false))
+    }
+
+    /// A directory row; nil when the row cannot be used.
+    public func mapPerson(_ row: Row) -> (person: Person?, problems: [SourceProblem]) {
+        guard let columns = settings.directory else { return (nil, []) }
+        let id: String
+        switch Self.validID(row[columns.column("id")]) {
+        case .success(let valid): id = valid
+        case .failure(let error):
+            return (nil, [SourceProblem(caseID: nil, query: "directory", message: "person: \(error.message)", skipped: true)])
+        }
+        var notes: [String] = []
+        let name = Self.cleanText(row[columns.column("name")], field: "name", limit: Self.maxNameLength, problems: &notes) ?? id
+        guard let email = row[columns.column("email")]?.text, MailAddress.isValid(email) else {
+            let shown = row[columns.column("email")]?.text.map(Self.printable) ?? "(none)"
+            return (nil, [SourceProblem(caseID: nil, query: "directory", message: "person \(id): \"\(shown)\" is not an email address", skipped: true)])
+        }
+        let supervisor = row[columns.column("supervisor")]?.text.flatMap { $0.isEmpty ? nil : $0 }
+        let calendar = row[columns.column("calendar")]?.text.flatMap { $0.isEmpty ? nil : $0 }
+        let person = Person(id: id, name: name, email: email, supervisor: supervisor, calendar: calendar)
+        return (person, notes.map { SourceProblem(caseID: nil, query: "directory", message: "person \(id): \($0)", skipped: false) })
+    }
+}

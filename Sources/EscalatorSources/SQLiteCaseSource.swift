@@ -1,0 +1,79 @@
+import EscalatorConfig
+import EscalatorCore
+import Foundation
+import GRDB
+
+/// The embedded default: an SQLite order database, opened read-only.
+public final class SQLiteCaseSource: CaseSource {
+    private let queue: DatabaseQueue
+    private let reader: SourceReader
+
+    public init(settings: SourceSettings) throws {
+        guard let path = settings.path else { throw SourceError("open SQLite", "no path is configured") }
+        guard FileManager.default.fileExists(atPath: path) else { throw SourceError("open SQLite \(path)", "no such file") }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(TimeInterval(settings.statementTimeout.fixedSeconds ?? 30))
+        configuration.label = "escalator.source"
+        do {
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+        } catch {
+            throw SourceError("open SQLite \(path)", "\(error)")
+        }
+        reader = SourceReader(settings: settings, dialect: .sqlite)
+    }
+
+    public func readAll(asOf: Date?) async throws -> SourceBatch {
+        try await reader.readAll(asOf: asOf, fetch: fetch)
+    }
+
+    public func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch {
+        try await reader.readChanged(since: cursor, asOf: asOf, fetch: fetch)
+    }
+
+    public func readDirectory() async throws -> (people: [Person], problems: [SourceProblem])? {
+        guard let query = reader.settings.directory else { return nil }
+        let rows = try await fetch(query.sql, [])
+        let mapped = rows.map(reader.mapper.mapPerson)
+        return (mapped.compactMap(\.person), mapped.flatMap(\.problems))
+    }
+
+    public func close() async {
+        try? queue.close()
+    }
+
+    private func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] {
+        let arguments = StatementArguments(binds.map { value -> (any DatabaseValueConvertible)? in
+            switch value {
+            case .null, .bytes: return nil
+            case .integer(let number): return number
+            case .real(let number): return number
+            case .text(let text): return text
+            case .date(let date): return Int64(date.timeIntervalSince1970)
+            }
+        })
+        do {
+            return try await queue.read { db in
+                var out: [RowMapper.Row] = []
+                let cursor = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+                while let row = try cursor.next() {
+                    var values: RowMapper.Row = [:]
+                    values.reserveCapacity(row.count)
+                    for (column, value) in row {
+                        switch value.storage {
+                        case .null: values[column] = .null
+                        case .int64(let number): values[column] = .integer(number)
+                        case .double(let number): values[column] = .real(number)
+                        case .string(let text): values[column] = .text(text)
+                        case .blob(let data): values[column] = .bytes(data.count)
+                        }
+                    }
+                    out.append(values)
+                }
+                return out
+            }
+        } catch {
+            throw SourceError("SQLite query", "\(error)")
+        }
+    }
+}
