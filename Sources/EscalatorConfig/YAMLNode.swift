@@ -172,9 +172,3 @@ extension DiagnosticSink {
         }
     }
 }
-
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
-}

@@ -81,7 +81,8 @@ public struct LocalDate: Hashable, Comparable, Sendable, CustomStringConvertible
 }
 
 extension String {
-    func leftPadded(_ width: Int) -> String {
+    /// The string padded on the left with zeros to `width` characters.
+    public func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
