@@ -78,7 +78,7 @@ public final class PostgresCaseSource: CaseSource {
         await holder.reset()
     }
 
-    private func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] {
+    func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] {
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
             switch value {
@@ -155,5 +155,13 @@ actor ConnectionHolder {
     func reset() async {
         if let current { try? await current.close() }
         current = nil
+    }
+
+    /// A source dropped without `close()` still closes its connection; the closure keeps the connection alive
+    /// until the close has finished.
+    deinit {
+        if let connection = current, !connection.isClosed {
+            connection.close().whenComplete { _ in _ = connection }
+        }
     }
 }

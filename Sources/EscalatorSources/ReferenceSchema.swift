@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS order_activity (
 );
 CREATE INDEX IF NOT EXISTS order_activity_order ON order_activity (order_id, at);
 CREATE INDEX IF NOT EXISTS order_activity_at ON order_activity (at);
+
 """#
 
     public static let postgres = #"""
@@ -99,5 +100,6 @@ CREATE TABLE IF NOT EXISTS order_activity (
 );
 CREATE INDEX IF NOT EXISTS order_activity_order ON order_activity (order_id, at);
 CREATE INDEX IF NOT EXISTS order_activity_at ON order_activity (at);
+
 """#
 }

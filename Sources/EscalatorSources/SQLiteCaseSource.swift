@@ -42,7 +42,7 @@ public final class SQLiteCaseSource: CaseSource {
         try? queue.close()
     }
 
-    private func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] {
+    func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] {
         let arguments = StatementArguments(binds.map { value -> (any DatabaseValueConvertible)? in
             switch value {
             case .null, .bytes: return nil

@@ -49,7 +49,7 @@ public struct TimestampParser: Sendable {
         case .date(let d): date = d
         case .integer(let seconds): date = Date(timeIntervalSince1970: TimeInterval(seconds))
         case .real(let seconds):
-            guard seconds.isFinite else { return .failure(.outOfRange("\(seconds)")) }
+            guard seconds.isFinite, abs(seconds) < 1e14 else { return .failure(.outOfRange("\(seconds)")) }
             date = Date(timeIntervalSince1970: seconds)
         case .text(let text):
             let trimmed = text.trimmingCharacters(in: .whitespaces)
@@ -64,9 +64,21 @@ public struct TimestampParser: Sendable {
         case .bytes: return .failure(.wrongType("binary data"))
         }
         guard date >= Self.earliest, date < Self.latest else {
-            return .failure(.outOfRange(ISO8601DateFormatter().string(from: date)))
+            return .failure(.outOfRange(Self.format(date)))
         }
         return .success(date)
+    }
+
+    /// UTC ISO 8601 in the proleptic Gregorian calendar, for any instant (Foundation's formatter switches to the
+    /// Julian calendar before 1582).
+    public static func format(_ date: Date) -> String {
+        guard date.timeIntervalSince1970.isFinite, abs(date.timeIntervalSince1970) < 1e14 else { return "\(date.timeIntervalSince1970)" }
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let rest = seconds - days * 86_400
+        let day = LocalDate(daysSinceEpoch: days)
+        let time = [rest / 3600, rest % 3600 / 60, rest % 60].map { String($0).leftPadded(2) }.joined(separator: ":")
+        return "\(day)T\(time)Z"
     }
 
     /// "2026-03-02T11:30:00Z", "2026-03-02 11:30:00.123+08:00", "2026-03-02 11:30", "2026-03-02".

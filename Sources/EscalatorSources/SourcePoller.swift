@@ -1,0 +1,82 @@
+import EscalatorConfig
+import EscalatorCore
+import Foundation
+
+/// Polls a source on the daemon's behalf: incremental reads between periodic full resyncs, duplicate rows dropped,
+/// row problems reported once per case, and outages turned into one down and one up event.
+public actor SourcePoller {
+    /// What one poll produced.
+    public struct Outcome: Sendable {
+        /// Cases that are new or changed since the last poll.
+        public var changed: [Case] = []
+        /// Cases that a full resync no longer found (deleted, or filtered out by the query).
+        public var removed: [String] = []
+        /// Problems not reported before.
+        public var problems: [SourceProblem] = []
+        public var healthEvent: SourceHealth.Event?
+        public var wasFullResync = false
+        public var failed = false
+        /// When to poll next.
+        public var nextPoll: Date = .distantPast
+    }
+
+    private let source: any CaseSource
+    private let pollEvery: TimeInterval
+    private let fullResyncEvery: TimeInterval
+    public private(set) var health: SourceHealth
+    public private(set) var cursor = SourceCursor()
+    private var lastFullResync: Date?
+    /// A fingerprint of each known case, to drop rows that the overlap reads again unchanged.
+    private var fingerprints: [String: Int] = [:]
+    private var reported: Set<String> = []
+    private static let reportedLimit = 200_000
+
+    public init(source: any CaseSource, settings: SourceSettings, health: SourceHealth = SourceHealth()) {
+        self.source = source
+        self.pollEvery = TimeInterval(settings.pollEvery.fixedSeconds ?? 60)
+        self.fullResyncEvery = TimeInterval(settings.fullResyncEvery.fixedSeconds ?? 3600)
+        self.health = health
+    }
+
+    public var knownCaseCount: Int { fingerprints.count }
+
+    /// Reads what changed (or everything, when a full resync is due) at `now`. `asOf` gives as-of reads.
+    public func poll(now: Date, asOf: Date? = nil) async -> Outcome {
+        var outcome = Outcome()
+        let full = lastFullResync.map { now.timeIntervalSince($0) >= fullResyncEvery } ?? true
+        let batch: SourceBatch
+        do {
+            batch = full ? try await source.readAll(asOf: asOf) : try await source.readChanged(since: cursor, asOf: asOf)
+        } catch {
+            let (event, delay) = health.failed("\(error)", at: now)
+            outcome.healthEvent = event
+            outcome.failed = true
+            outcome.nextPoll = now.addingTimeInterval(delay)
+            return outcome
+        }
+        outcome.healthEvent = health.succeeded(at: now)
+        outcome.wasFullResync = full
+        if full { lastFullResync = now }
+        cursor = cursor.advanced(to: batch.cursor)
+
+        var seen: Set<String> = []
+        for subject in batch.cases {
+            seen.insert(subject.id)
+            let print = subject.hashValue
+            if fingerprints[subject.id] != print {
+                fingerprints[subject.id] = print
+                outcome.changed.append(subject)
+            }
+        }
+        if batch.isComplete {
+            outcome.removed = fingerprints.keys.filter { !seen.contains($0) }.sorted()
+            for id in outcome.removed { fingerprints[id] = nil }
+        }
+        if reported.count > Self.reportedLimit { reported.removeAll() }
+        for problem in batch.problems where reported.insert(problem.description).inserted {
+            outcome.problems.append(problem)
+        }
+        outcome.nextPoll = now.addingTimeInterval(pollEvery)
+        return outcome
+    }
+}

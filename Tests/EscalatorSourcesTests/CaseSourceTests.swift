@@ -1,0 +1,320 @@
+import EscalatorConfig
+import EscalatorCore
+import EscalatorTestKit
+import Foundation
+import PostgresNIO
+import Testing
+
+@testable import EscalatorSources
+
+func iso(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
+
+func isoText(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: date)
+}
+
+/// One suite, run against both drivers: a real SQLite file and a real PostgreSQL server.
+@Suite(.serialized) struct CaseSourceTests {
+    @Test(arguments: Driver.allCases)
+    func readsCasesActivityAndTheDirectory(driver: Driver) async throws {
+        let db = try TestDatabase(driver)
+        try db.addStaff()
+        try db.execute("""
+            INSERT INTO orders (id, kind, status, owner, sales_rep, opened_at, promised_at, updated_at)
+            VALUES ('TT-1001', 'custom-order', 'in_production', 'rep3', 'rep5', '2026-03-02T03:30:00Z', '2026-03-18T09:00:00Z', '2026-03-10T02:00:00Z');
+            INSERT INTO order_activity (id, order_id, kind, at, actor, text, tag) VALUES ('a1', 'TT-1001', 'customer_update', '2026-03-08T08:23:00Z', 'rep2', 'Lay-out sent', 'proof_sent');
+            INSERT INTO order_activity (id, order_id, kind, at, due, text) VALUES ('p1', 'TT-1001', 'promise', '2026-03-10T02:00:00Z', '2026-03-18T09:00:00Z', '10 pieces');
+            INSERT INTO order_activity (id, order_id, kind, at, quantity, ref) VALUES ('d1', 'TT-1001', 'delivery', '2026-03-21T07:56:00Z', 30, 'p1');
+            """)
+        let source = try db.open()
+        let batch = try await source.readAll(asOf: nil)
+        #expect(batch.problems.isEmpty, "\(batch.problems)")
+        #expect(batch.isComplete)
+        let subject = try #require(batch.cases.first)
+        #expect(subject.id == "TT-1001" && subject.kind == "custom-order" && subject.status == "in_production" && subject.owner == "rep3")
+        #expect(subject.openedAt == iso("2026-03-02T03:30:00Z") && subject.promisedAt == iso("2026-03-18T09:00:00Z"))
+        #expect(subject.attributes == ["sales_rep": "rep5"])
+        #expect(subject.activity.map(\.kind) == [.customerUpdate, .promise, .delivery])
+        #expect(subject.activity[0].tag == "proof_sent" && subject.activity[1].due == iso("2026-03-18T09:00:00Z"))
+        #expect(subject.activity[2].quantity == 30 && subject.activity[2].ref == "p1")
+        #expect(batch.cursor.cases == .time(iso("2026-03-10T02:00:00Z")))
+        #expect(batch.cursor.activity == iso("2026-03-21T07:56:00Z"))
+        let directory = try #require(try await source.readDirectory())
+        #expect(directory.people.map(\.id).sorted() == ["mgr1", "rep3", "rep4", "rep5"])
+        #expect(directory.people.first { $0.id == "rep3" }?.supervisor == "rep5")
+        await source.close()
+    }
+
+    @Test(arguments: Driver.allCases)
+    func incrementalPollingReadsOnlyWhatChangedAndMissesNothing(driver: Driver) async throws {
+        let db = try TestDatabase(driver)
+        try db.addStaff()
+        try db.execute("""
+            INSERT INTO orders (id, status, owner, opened_at, updated_at) VALUES ('A', 'open', 'rep3', '2026-03-01T09:00:00Z', '2026-03-01T10:00:00Z');
+            INSERT INTO orders (id, status, owner, opened_at, updated_at) VALUES ('B', 'open', 'rep3', '2026-03-01T09:00:00Z', '2026-03-01T11:00:00Z');
+            INSERT INTO order_activity (id, order_id, kind, at) VALUES ('a1', 'A', 'customer_message', '2026-03-01T09:30:00Z');
+            """)
+        let settings = try db.settings()
+        let poller = SourcePoller(source: try db.open(settings), settings: settings)
+        var now = iso("2026-03-01T12:00:00Z")
+        func poll(_ minutes: Double = 1) async -> SourcePoller.Outcome {
+            now = now.addingTimeInterval(minutes * 60)
+            return await poller.poll(now: now)
+        }
+
+        let first = await poll()
+        #expect(first.wasFullResync && first.changed.map(\.id).sorted() == ["A", "B"])
+        // B is inside the overlap and read again, but unchanged: dropped by id and version.
+        let quiet = await poll()
+        #expect(!quiet.wasFullResync && quiet.changed.isEmpty && quiet.problems.isEmpty)
+
+        try db.execute("UPDATE orders SET status = 'in_production', updated_at = '2026-03-01T12:00:00Z' WHERE id = 'A'")
+        let update = await poll()
+        #expect(update.changed.map(\.id) == ["A"] && update.changed.first?.status == "in_production")
+
+        // A row that shares the newest timestamp, and one committed late (older than the watermark, within the overlap).
+        guard case .time(let mark)? = await poller.cursor.cases else {
+            Issue.record("no watermark")
+            return
+        }
+        try db.execute("""
+            INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('C', 'rep3', '2026-03-01T09:00:00Z', '\(isoText(mark))');
+            INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('D', 'rep3', '2026-03-01T09:00:00Z', '\(isoText(mark.addingTimeInterval(-120)))');
+            INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('E', 'rep3', '2026-03-01T09:00:00Z', '\(isoText(mark.addingTimeInterval(-7200)))');
+            """)
+        let late = await poll()
+        #expect(late.changed.map(\.id).sorted() == ["C", "D"])
+
+        // New activity on a case whose row did not change.
+        try db.execute("INSERT INTO order_activity (id, order_id, kind, at) VALUES ('b1', 'B', 'customer_update', '\(isoText(Date()))')")
+        let activity = await poll()
+        #expect(activity.changed.map(\.id) == ["B"] && activity.changed.first?.activity.count == 1)
+
+        // A row older than the overlap waits for the full resync, which also finds deletions.
+        try db.execute("DELETE FROM orders WHERE id = 'C'")
+        let resync = await poll(61)
+        #expect(resync.wasFullResync)
+        #expect(resync.changed.map(\.id) == ["E"])
+        #expect(resync.removed == ["C"])
+    }
+
+    @Test(arguments: Driver.allCases)
+    func asOfReadsSeeHistoryAsItWasThen(driver: Driver) async throws {
+        let db = try TestDatabase(driver)
+        try db.addStaff()
+        try db.execute("""
+            INSERT INTO orders (id, status, owner, opened_at, closed_at, updated_at) VALUES ('A', 'delivered', 'rep4', '2026-03-02T03:30:00Z', '2026-03-10T08:00:00Z', '2026-03-10T08:00:00Z');
+            INSERT INTO orders (id, status, owner, opened_at, updated_at) VALUES ('LATER', 'open', 'rep3', '2026-03-08T03:30:00Z', '2026-03-08T03:30:00Z');
+            INSERT INTO order_activity (id, order_id, kind, at, status) VALUES ('s1', 'A', 'status_change', '2026-03-05T01:00:00Z', 'in_production');
+            INSERT INTO order_activity (id, order_id, kind, at, person) VALUES ('g1', 'A', 'assignment', '2026-03-09T01:00:00Z', 'rep4');
+            INSERT INTO order_activity (id, order_id, kind, at, status) VALUES ('s2', 'A', 'status_change', '2026-03-10T08:00:00Z', 'delivered');
+            """)
+        let source = try db.open()
+        let then = try await source.readAll(asOf: iso("2026-03-06T00:00:00Z"))
+        #expect(then.cases.map(\.id) == ["A"])
+        let a = try #require(then.cases.first)
+        #expect(a.status == "in_production" && a.closedAt == nil && a.activity.map(\.id) == ["s1"])
+        let now = try await source.readAll(asOf: nil)
+        #expect(now.cases.count == 2 && now.cases.first { $0.id == "A" }?.status == "delivered")
+        await source.close()
+    }
+
+    @Test(arguments: Driver.allCases)
+    func hostileRowsAreReportedOnceAndNeverCrash(driver: Driver) async throws {
+        let db = try TestDatabase(driver)
+        let newline = driver == .sqlite ? "'X' || char(10) || 'Y'" : "E'X\\nY'"
+        let crlf = driver == .sqlite ? "'rep3' || char(13) || char(10) || 'Bcc: victim@example.com'" : "E'rep3\\r\\nBcc: victim@example.com'"
+        let huge = driver == .sqlite ? "replace(hex(zeroblob(5242880)), '0', 'x')" : "repeat('x', 10485760)"
+        try db.execute("""
+            CREATE TABLE hostile (id TEXT, kind TEXT, status TEXT, owner TEXT, opened_at TEXT, promised_at TEXT, closed_at TEXT, updated_at TEXT);
+            CREATE TABLE hostile_activity (id TEXT, order_id TEXT, kind TEXT, at TEXT, text TEXT);
+            INSERT INTO hostile (id, opened_at) VALUES (NULL, '2026-03-02T03:30:00Z');
+            INSERT INTO hostile (id, opened_at) VALUES ('../../etc/passwd', '2026-03-02T03:30:00Z');
+            INSERT INTO hostile (id, opened_at) VALUES (\(newline), '2026-03-02T03:30:00Z');
+            INSERT INTO hostile (id, opened_at) VALUES ('BAD-DATE', 'yesterday');
+            INSERT INTO hostile (id, opened_at) VALUES ('YEAR0', '0000-01-01T00:00:00Z');
+            INSERT INTO hostile (id, opened_at) VALUES ('Y9999', '9999-12-31T00:00:00Z');
+            INSERT INTO hostile (id, opened_at) VALUES ('NO-DATE', NULL);
+            INSERT INTO hostile (id, opened_at, status) VALUES ('HUGE', '2026-03-02T03:30:00Z', \(huge));
+            INSERT INTO hostile (id, opened_at, owner, promised_at) VALUES ('CRLF', '2026-03-02 11:30:00', \(crlf), 'soon');
+            INSERT INTO hostile (id, opened_at) VALUES ('UNIX', '1772422200');
+            INSERT INTO hostile_activity (id, order_id, kind, at) VALUES ('x1', 'UNIX', 'smoke_signal', '2026-03-03T00:00:00Z');
+            INSERT INTO hostile_activity (id, order_id, kind, at) VALUES ('x2', NULL, 'note', '2026-03-03T00:00:00Z');
+            INSERT INTO hostile_activity (id, order_id, kind, at) VALUES ('x3', 'UNIX', 'note', 'never');
+            INSERT INTO hostile_activity (id, order_id, kind, at, text) VALUES ('x4', 'UNIX', 'note', '2026-03-03T00:00:00Z', \(huge));
+            """)
+        try db.grantReader()
+        let yaml = db.sourceYAML().replacingOccurrences(of: "SELECT * FROM orders", with: "SELECT * FROM hostile")
+            .replacingOccurrences(of: "SELECT * FROM order_activity", with: "SELECT * FROM hostile_activity")
+            .replacingOccurrences(of: "    attributes: [sales_rep]\n", with: "")
+        let settings = try db.settings(yaml)
+        let poller = SourcePoller(source: try db.open(settings), settings: settings)
+        let outcome = await poller.poll(now: Date())
+        #expect(outcome.changed.map(\.id).sorted() == ["CRLF", "HUGE", "UNIX"])
+        let messages = outcome.problems.map(\.description).sorted()
+        #expect(messages == [
+            "activity: a row: case reference: the id is missing (row skipped)",
+            "activity: case UNIX: at \"never\" is not a timestamp (row skipped)",
+            "activity: case UNIX: text is 10485760 bytes long; cut to 4096 characters",
+            "activity: case UNIX: unknown activity kind \"smoke_signal\" (map it under source.activity.kinds) (row skipped)",
+            "cases: a row: the id is missing (row skipped)",
+            "cases: case ../../etc/passwd: the id \"../../etc/passwd\" contains '/', which ids may not (they name files and mail threads) (row skipped)",
+            "cases: case BAD-DATE: opened_at \"yesterday\" is not a timestamp (row skipped)",
+            "cases: case CRLF: owner contains control characters; replaced",
+            "cases: case CRLF: promised_at \"soon\" is not a timestamp",
+            "cases: case HUGE: status is 10485760 bytes long; cut to 200 characters",
+            "cases: case NO-DATE: opened_at is missing (row skipped)",
+            "cases: case X?Y: the id \"X?Y\" contains a control character (row skipped)",
+            "cases: case Y9999: opened_at 9999-12-31T00:00:00Z is out of range (1970 to 3000) (row skipped)",
+            "cases: case YEAR0: opened_at 0000-01-01T00:00:00Z is out of range (1970 to 3000) (row skipped)",
+        ].sorted())
+        let crlfCase = try #require(outcome.changed.first { $0.id == "CRLF" })
+        #expect(crlfCase.owner?.contains("\r") == false && crlfCase.owner?.contains("\n") == false)
+        #expect(crlfCase.openedAt == iso("2026-03-02T11:30:00Z"))  // text without a zone is read in source.timezone (UTC)
+        #expect(outcome.changed.first { $0.id == "UNIX" }?.openedAt == Date(timeIntervalSince1970: 1_772_422_200))
+        // Polled again, nothing is reported twice.
+        let again = await poller.poll(now: Date().addingTimeInterval(7200))
+        #expect(again.problems.isEmpty)
+    }
+
+    @Test(arguments: Driver.allCases)
+    func theSessionIsReadOnlyEvenForAPrivilegedUser(driver: Driver) async throws {
+        let db = try TestDatabase(driver)
+        switch driver {
+        case .sqlite:
+            let source = try #require(try db.open() as? SQLiteCaseSource)
+            await #expect(throws: SourceError.self) { _ = try await source.fetch("CREATE TABLE escalator_was_here (a)", []) }
+            await #expect(throws: SourceError.self) { _ = try await source.fetch("DELETE FROM orders", []) }
+        case .postgres:
+            try db.server!.superuserPassword.write(toFile: "\(db.directory.path)/superpw", atomically: true, encoding: .utf8)
+            let yaml = db.sourceYAML(user: "postgres", passwordKey: "password_file: \(db.directory.path)/superpw")
+            let source = try #require(try db.open(try db.settings(yaml)) as? PostgresCaseSource)
+            let shown = try await source.fetch("SHOW default_transaction_read_only", [])
+            #expect(shown.first?["default_transaction_read_only"] == .text("on"))
+            do {
+                _ = try await source.fetch("CREATE TABLE escalator_was_here (a int)", [])
+                Issue.record("a write went through")
+            } catch let error as SourceError {
+                #expect(error.detail.contains("read-only transaction"))
+            }
+            await source.close()
+        }
+    }
+
+    @Test func postgresStatementsTimeOut() async throws {
+        let db = try TestDatabase(.postgres)
+        let source = try #require(try db.open() as? PostgresCaseSource)
+        do {
+            _ = try await source.fetch("SELECT pg_sleep(5)", [])
+            Issue.record("the statement was not cancelled")
+        } catch let error as SourceError {
+            #expect(error.detail.contains("statement timeout"))
+        }
+        await source.close()
+    }
+
+    @Test func postgresPasswordsComeFromFilesCredentialsAndPassfilesAndAreNeverShown() async throws {
+        let db = try TestDatabase(.postgres)
+        try db.addStaff()
+        // A systemd credential.
+        let credentials = try TemporaryDirectory("escalator-cred")
+        defer { credentials.remove() }
+        try TestDatabase.readerPassword.write(toFile: "\(credentials.path)/pg-password", atomically: true, encoding: .utf8)
+        let byCredential = try db.open(try db.settings(db.sourceYAML(passwordKey: "password_credential: pg-password")), environment: ["CREDENTIALS_DIRECTORY": credentials.path])
+        #expect(try await byCredential.readDirectory()?.people.count == 4)
+        await byCredential.close()
+        #expect(throws: SourceError.self) { try db.open(try db.settings(db.sourceYAML(passwordKey: "password_credential: pg-password")), environment: [:]) }
+        // A .pgpass file: the first matching line wins, wildcards allowed.
+        let passfile = "\(db.directory.path)/pgpass"
+        try "otherhost:5432:*:*:nope\n127.0.0.1:\(db.server!.port):*:escalator_ro:\(TestDatabase.readerPassword)\n".write(toFile: passfile, atomically: true, encoding: .utf8)
+        let byPassfile = try db.open(try db.settings(db.sourceYAML(passwordKey: "passfile: \(passfile)")))
+        #expect(try await byPassfile.readDirectory()?.people.count == 4)
+        await byPassfile.close()
+        // A wrong password fails with a message that does not contain it.
+        let wrong = "wrong-\(UUID().uuidString)"
+        try wrong.write(toFile: "\(db.directory.path)/badpw", atomically: true, encoding: .utf8)
+        let bad = try db.open(try db.settings(db.sourceYAML(passwordKey: "password_file: \(db.directory.path)/badpw")))
+        do {
+            _ = try await bad.readAll(asOf: nil)
+            Issue.record("connected with a wrong password")
+        } catch {
+            #expect(!"\(error)".contains(wrong))
+            #expect("\(error)".contains("connect to PostgreSQL"))
+        }
+        await bad.close()
+    }
+
+    @Test func aPostgresOutageIsReportedOnceEachWayAndCaughtUp() async throws {
+        let server = try PostgresServer()
+        defer { server.destroy() }
+        let db = try TestDatabase(.postgres, server: server)
+        try db.addStaff()
+        try db.execute("INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('A', 'rep3', '2026-03-01T09:00:00Z', '2026-03-01T10:00:00Z')")
+        let settings = try db.settings()
+        let poller = SourcePoller(source: try db.open(settings), settings: settings)
+        var now = iso("2026-03-01T12:00:00Z")
+        let first = await poller.poll(now: now)
+        #expect(first.changed.map(\.id) == ["A"] && first.healthEvent == nil)
+
+        try server.stop()
+        var events: [SourceHealth.Event] = []
+        var delays: [TimeInterval] = []
+        for _ in 0..<4 {
+            now = now.addingTimeInterval(5)
+            let outcome = await poller.poll(now: now)
+            #expect(outcome.failed)
+            if let event = outcome.healthEvent { events.append(event) }
+            delays.append(outcome.nextPoll.timeIntervalSince(now))
+        }
+        #expect(events.count == 1)
+        if case .down(let since, let error)? = events.first {
+            #expect(since == iso("2026-03-01T12:00:05Z"))
+            #expect(error.contains("PostgreSQL"))
+        } else {
+            Issue.record("no down event: \(events)")
+        }
+        #expect(delays == [1, 2, 4, 8])
+        #expect(await poller.health.isDegraded)
+
+        try server.start()
+        try db.execute("INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('B', 'rep3', '2026-03-01T09:00:00Z', '2026-03-01T12:00:10Z')")
+        now = now.addingTimeInterval(10)
+        let back = await poller.poll(now: now)
+        #expect(back.healthEvent == .up(after: 25, failedAttempts: 4))  // down at 12:00:05, back at 12:00:30
+        #expect(back.changed.map(\.id) == ["B"])
+        #expect(await !poller.health.isDegraded)
+    }
+
+    @Test(arguments: Driver.allCases)
+    func theGeneratorWritesRealisticDatabasesThatReadBackWhole(driver: Driver) async throws {
+        let generator = SyntheticOrders(cases: 300, seed: 7)
+        let db = try TestDatabase(driver)
+        switch driver {
+        case .sqlite:
+            try generator.writeSQLite(path: "\(db.directory.path)/orders.db")
+        case .postgres:
+            let server = db.server!
+            let configuration = PostgresConnection.Configuration(
+                host: "127.0.0.1", port: server.port, username: "postgres", password: server.superuserPassword, database: db.name, tls: .disable)
+            try await generator.writePostgres(configuration)
+            try server.psql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO escalator_ro;", database: db.name)
+        }
+        let source = try db.open()
+        let batch = try await source.readAll(asOf: nil)
+        #expect(batch.problems.isEmpty, "\(batch.problems.prefix(3))")
+        #expect(batch.cases.count == 300)
+        let activity = batch.cases.map(\.activity.count).reduce(0, +)
+        #expect(activity > 300 * 5 && activity < 300 * 15)
+        #expect(Set(batch.cases.flatMap { $0.activity.map(\.kind) }).count >= 7)
+        let people = try #require(try await source.readDirectory()).people
+        #expect(people.count == generator.staff.count)
+        #expect(Directory(people).firstCycle() == nil)
+        // The same seed gives the same data.
+        var again: [String] = []
+        generator.forEachOrder { order, _ in again.append(order.id + (order.owner ?? "-")) }
+        #expect(again == batch.cases.map { $0.id + ($0.owner ?? "-") }.sorted())
+        await source.close()
+    }
+}

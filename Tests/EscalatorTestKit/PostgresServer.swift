@@ -1,0 +1,154 @@
+import Foundation
+
+/// A throwaway PostgreSQL server for tests: `initdb` into a temporary folder, listening on 127.0.0.1 and a private
+/// Unix socket. Local socket connections are trusted (for setup); TCP connections need a password (SCRAM).
+/// When the tests run as root, the server runs as the `postgres` user, since PostgreSQL refuses root.
+public final class PostgresServer: @unchecked Sendable {
+    public let directory: String
+    public let port: Int
+    public let superuserPassword = "test-superuser-secret"
+    private let bin: String
+    private let runAs: String?
+
+    public var socketDirectory: String { "\(directory)/socket" }
+    public var dataDirectory: String { "\(directory)/data" }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
+    }
+
+    /// Finds PostgreSQL's server programs (Debian keeps them under /usr/lib/postgresql/VERSION/bin).
+    static func binDirectory() throws -> String {
+        let root = "/usr/lib/postgresql"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
+        guard let version = versions.last else {
+            throw Failure(description: "PostgreSQL is not installed (apt-get install postgresql); .ci/run installs it")
+        }
+        return "\(root)/\(version)/bin"
+    }
+
+    public init() throws {
+        bin = try Self.binDirectory()
+        runAs = getuid() == 0 ? "postgres" : nil
+        directory = "/tmp/escalator-pg-\(UUID().uuidString.prefix(8))"
+        port = Int.random(in: 20_000...40_000)
+        try FileManager.default.createDirectory(atPath: "\(directory)/socket", withIntermediateDirectories: true)
+        let passwordFile = "\(directory)/pw"
+        try superuserPassword.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        if let runAs { _ = try Self.run("/bin/chown", ["-R", "\(runAs):\(runAs)", directory]) }
+        try command("initdb", ["-D", dataDirectory, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile=\(passwordFile)", "-E", "UTF8", "--locale=C.UTF-8"])
+        try start()
+        PostgresServer.registry.add(self)
+    }
+
+    deinit { destroy() }
+
+    /// Every server started in this process, stopped when it exits (tests hold some in globals).
+    static let registry = Registry()
+
+    final class Registry: @unchecked Sendable {
+        private let lock = NSLock()
+        private var servers: [PostgresServer] = []
+        private var hooked = false
+
+        func add(_ server: PostgresServer) {
+            lock.lock()
+            defer { lock.unlock() }
+            servers.append(server)
+            if !hooked {
+                hooked = true
+                atexit { PostgresServer.registry.destroyAll() }
+            }
+        }
+
+        /// At exit: Process cannot be used any more, so signal each postmaster directly (SIGQUIT: immediate stop).
+        func destroyAll() {
+            lock.lock()
+            let all = servers
+            servers = []
+            lock.unlock()
+            for server in all {
+                if let text = try? String(contentsOfFile: "\(server.dataDirectory)/postmaster.pid", encoding: .utf8),
+                    let pid = text.split(separator: "\n").first.flatMap({ Int32($0) })
+                {
+                    kill(pid, SIGQUIT)
+                }
+            }
+            usleep(300_000)
+            for server in all { try? FileManager.default.removeItem(atPath: server.directory) }
+        }
+    }
+
+    /// Starts (or restarts) the server and waits until it accepts connections.
+    public func start() throws {
+        try command("pg_ctl", ["-D", dataDirectory, "-l", "\(directory)/server.log", "-w", "-t", "30", "-o",
+                               "-p \(port) -k \(socketDirectory) -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+    }
+
+    /// Stops the server at once (in-flight sessions are cut).
+    public func stop() throws {
+        guard FileManager.default.fileExists(atPath: "\(dataDirectory)/postmaster.pid") else { return }
+        try command("pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"])
+    }
+
+    /// Removes the server and its files.
+    public func destroy() {
+        try? stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs SQL as the superuser over the private socket; returns psql's output (unaligned, tuples only).
+    @discardableResult
+    public func psql(_ sql: String, database: String = "postgres") throws -> String {
+        try command("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", socketDirectory, "-p", String(port), "-U", "postgres", "-d", database, "-c", sql])
+    }
+
+    @discardableResult
+    private func command(_ name: String, _ arguments: [String]) throws -> String {
+        if let runAs {
+            return try Self.run("/usr/sbin/runuser", ["-u", runAs, "--", "\(bin)/\(name)"] + arguments)
+        }
+        return try Self.run("\(bin)/\(name)", arguments)
+    }
+
+    /// Runs a program and returns what it printed. posix_spawn and waitpid directly, with the output in a file:
+    /// the server that pg_ctl starts inherits the output, so a pipe would never reach end of file.
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let outputPath = "/tmp/escalator-run-\(UUID().uuidString.prefix(8)).out"
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw Failure(description: "cannot start \(executable): error \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let exited = (status & 0x7f) == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            throw Failure(description: "\((executable as NSString).lastPathComponent) \(arguments.prefix(3).joined(separator: " ")) failed (status \(status)): \(text)")
+        }
+        return text
+    }
+}
+
+/// A fresh temporary directory, removed by `remove()`.
+public struct TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init(_ label: String = "escalator") throws {
+        path = NSTemporaryDirectory() + "\(label)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
