@@ -144,6 +144,9 @@ extension RulesBuilder {
                 out.append(.role(role))
             } else if directoryPeople[name] != nil {
                 out.append(.person(name))
+            } else if peopleFromQuery, isPlainID(name), name != "notified" {
+                sink.warning(item, "\(key): \"\(name)\" is not in people; it must come from the directory query")
+                out.append(.person(name))
             } else if name == "notified" {
                 sink.error(item, "\"notified\" names who hears that a condition cleared; use it in on_clear, not in a step")
                 ok = false

@@ -66,10 +66,13 @@ extension RulesBuilder {
             if name == "fallback_owner" {
                 fallbackNode = value
                 guard let id = sink.text(value, "fallback_owner") else { continue }
-                if directoryPeople[id] == nil {
-                    reportUnknown(value, "person", id, among: Array(directoryPeople.keys))
-                } else {
+                if directoryPeople[id] != nil {
                     raci.fallbackOwner = id
+                } else if peopleFromQuery {
+                    sink.warning(value, "fallback_owner \"\(id)\" is not in people; it must come from the directory query")
+                    raci.fallbackOwner = id
+                } else {
+                    reportUnknown(value, "person", id, among: Array(directoryPeople.keys))
                 }
                 continue
             }

@@ -19,6 +19,11 @@ final class RulesBuilder {
     var defaultLadder: LadderDraft?
     var defaultCalendar: String?
 
+    /// True when `source.directory` reads people from the database: names not in `people` may still be people.
+    var peopleFromQuery: Bool {
+        section("source").flatMap { $0.entries }?.contains { $0.key.scalar == "directory" && !$0.value.isNull } ?? false
+    }
+
     init(directory: String, documents: [YAMLNode], sink: DiagnosticSink) {
         self.directory = directory
         self.documents = documents

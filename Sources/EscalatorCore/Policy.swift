@@ -206,4 +206,20 @@ public struct Rules: Sendable {
         self.raci = raci
         self.policies = policies
     }
+
+    /// The rules with people read from the directory query added to those of the rule files (which win on the
+    /// same id). Returns the problems found in the combined directory: unknown supervisors and cycles.
+    public func adding(people: [Person]) -> (rules: Rules, problems: [String]) {
+        var merged = directory.people
+        for person in people where merged[person.id] == nil { merged[person.id] = person }
+        var problems: [String] = []
+        for person in merged.values.sorted(by: { $0.id < $1.id }) {
+            if let supervisor = person.supervisor, merged[supervisor] == nil {
+                problems.append("person \(person.id): supervisor \(supervisor) is not in the directory")
+            }
+        }
+        let combined = Directory(Array(merged.values))
+        if let cycle = combined.firstCycle() { problems.append("the supervisor chain has a cycle: \(cycle.joined(separator: " → "))") }
+        return (Rules(calendars: calendars, directory: combined, raci: raci, policies: policies), problems)
+    }
 }

@@ -18,7 +18,11 @@ struct RoleResolver {
         switch ref {
         case .owner: return signals.ownerIsValid ? signals.owner.flatMap { rules.directory[$0] } : nil
         case .person(let id): return rules.directory[id]
-        case .column(let name): return subject.attributes[name].flatMap { rules.directory[$0] }
+        case .column(let name):
+            // A column holding a person id; a name that is no column of the case may be a person read later
+            // from the directory query.
+            if let value = subject.attributes[name] { return rules.directory[value] }
+            return rules.directory[name]
         }
     }
 

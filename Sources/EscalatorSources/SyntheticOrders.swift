@@ -118,11 +118,7 @@ public struct SyntheticOrders: Sendable {
         }
     }
 
-    static func iso(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
+    static func iso(_ date: Date) -> String { TimestampParser.format(date) }
 
     /// Writes a new SQLite database with the reference schema.
     public func writeSQLite(path: String) throws {

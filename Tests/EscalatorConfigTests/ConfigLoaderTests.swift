@@ -131,3 +131,47 @@ func expected(_ directory: String) throws -> [String] {
         return copy
     }
 }
+
+@Suite struct SourceSettingsLoadingTests {
+    @Test func aPostgresSourceLoadsWithItsMappingAndNoSecretInline() throws {
+        let configuration = try #require(ConfigLoader.load(directory: "\(fixtures)/good/04-directory-query").configuration)
+        let source = try #require(configuration.source)
+        #expect(source.driver == .postgres && source.host == "db.internal.example" && source.port == 5432)
+        #expect(source.password == .credential("pg-password"))
+        #expect(source.sslMode == .verifyFull)
+        #expect(source.pollEvery == .wall(seconds: 30) && source.fullResyncEvery == .wall(seconds: 7200))
+        #expect(source.change == .timestamp(column: "updated_at", overlap: .wall(seconds: 600)))
+        #expect(source.activity?.column("case") == "order_id" && source.activity?.column("at") == "at")
+        #expect(source.kindNames == ["email_in": .customerMessage, "email_out": .customerUpdate])
+        #expect(source.timeZone.identifier == "Asia/Manila")
+        #expect(configuration.rules.raci.fallbackOwner == "lead7")
+    }
+
+    @Test func peopleFromTheDirectoryQueryJoinThoseOfTheRuleFiles() throws {
+        let rules = try #require(ConfigLoader.load(directory: "\(fixtures)/good/04-directory-query").configuration).rules
+        let (merged, problems) = rules.adding(people: [
+            Person(id: "lead7", name: "Lead", email: "lead7@shop.example"),
+            Person(id: "rep1", name: "Rep", email: "rep1@shop.example", supervisor: "lead7"),
+            Person(id: "desk", name: "Impostor", email: "x@shop.example"),
+            Person(id: "orphan", name: "Orphan", email: "o@shop.example", supervisor: "ghost"),
+        ])
+        #expect(merged.directory["desk"]?.name == "Service Desk")  // the rule files win
+        #expect(merged.directory.chain(above: "rep1").map(\.id) == ["lead7"])
+        #expect(problems == ["person orphan: supervisor ghost is not in the directory"])
+    }
+
+    @Test func aPasswordInARuleFileIsRefusedWithAHint() throws {
+        let directory = NSTemporaryDirectory() + "escalator-pw-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+            source:
+              driver: postgres
+              password: hunter2
+              cases: { query: SELECT * FROM orders }
+            """.write(toFile: "\(directory)/escalator.yaml", atomically: true, encoding: .utf8)
+        let shown = diagnostics(directory)
+        #expect(shown.contains("escalator.yaml:3:3: error: unknown key \"password\" in \"source\"; a password never goes in a rule file; use password_file, password_credential or passfile"))
+        #expect(!shown.joined().contains("hunter2"))
+    }
+}
