@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // The pure domain: cases, signals, calendars, policies, ladders and the engine. Foundation only.
@@ -39,10 +41,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // libsystemd, for the journal's native protocol and sd_notify.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Swift over libsystemd: journal entries, the journal stream check, sd_notify.
+        .target(name: "Systemd", dependencies: ["CSystemd"]),
+        // Outputs: journal entries, the daemon's own logs, the Maildir email spool and its flusher.
+        .target(
+            name: "EscalatorOutputs",
+            dependencies: [
+                "EscalatorCore",
+                "EscalatorConfig",
+                "Systemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ]
+        ),
         // Helpers shared by test targets: a throwaway PostgreSQL server, temporary directories.
         .target(
             name: "EscalatorTestKit",
-            dependencies: ["EscalatorCore"],
+            dependencies: ["EscalatorCore", "EscalatorOutputs"],
             path: "Tests/EscalatorTestKit"
         ),
         // The thin command-line executable.
@@ -52,7 +70,9 @@ let package = Package(
                 "EscalatorCore",
                 "EscalatorConfig",
                 "EscalatorSources",
+                "EscalatorOutputs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
@@ -64,6 +84,16 @@ let package = Package(
             dependencies: ["EscalatorConfig", "EscalatorCore"],
             exclude: ["Fixtures"]
         ),
+        // Writes journal entries through the real library, for the journald test (which runs it in a namespace).
+        .executableTarget(
+            name: "JournalProbe",
+            dependencies: ["EscalatorOutputs", "EscalatorCore", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/JournalProbe"
+        ),
+        .testTarget(
+            name: "EscalatorOutputsTests",
+            dependencies: ["EscalatorOutputs", "EscalatorConfig", "EscalatorCore", "EscalatorTestKit", "Systemd", "JournalProbe"]
+        ),
         .testTarget(
             name: "EscalatorSourcesTests",
             dependencies: ["EscalatorSources", "EscalatorConfig", "EscalatorCore", "EscalatorTestKit"]
@@ -71,7 +101,7 @@ let package = Package(
     ]
 )
 
-for target in package.targets {
+for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     target.swiftSettings = settings

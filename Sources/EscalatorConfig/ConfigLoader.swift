@@ -8,6 +8,8 @@ public struct Configuration: Sendable {
     public let rules: Rules
     /// How to read the order database; nil when the directory has no `source` section.
     public let source: SourceSettings?
+    /// How notices are mailed; nil when the directory has no `mail` section (journal only).
+    public let mail: MailSettings?
     /// The files read, in load order.
     public let files: [String]
 }
@@ -23,7 +25,7 @@ public enum ConfigLoader {
     }
 
     /// The top-level sections a rule file may hold.
-    static let sections = ["defaults", "calendars", "people", "raci", "ladder", "ladders", "policies", "source"]
+    static let sections = ["defaults", "calendars", "people", "raci", "ladder", "ladders", "policies", "source", "mail"]
 
     /// Loads and validates a configuration directory.
     public static func load(directory: String) -> Result {
@@ -55,13 +57,14 @@ public enum ConfigLoader {
         let builder = RulesBuilder(directory: dir, documents: documents, sink: sink)
         let rules = builder.build()
         let source = builder.buildSource()
+        let mail = builder.buildMail()
         let sorted = sink.items.enumerated().sorted { a, b in
             let (x, y) = (a.element, b.element)
             let fx = files.firstIndex(of: x.file) ?? Int.max
             let fy = files.firstIndex(of: y.file) ?? Int.max
             return (fx, x.file, x.line, x.column, a.offset) < (fy, y.file, y.line, y.column, b.offset)
         }.map(\.element)
-        let configuration = sorted.errorCount == 0 ? rules.map { Configuration(directory: dir, rules: $0, source: source, files: files) } : nil
+        let configuration = sorted.errorCount == 0 ? rules.map { Configuration(directory: dir, rules: $0, source: source, mail: mail, files: files) } : nil
         return Result(configuration: configuration, diagnostics: sorted)
     }
 

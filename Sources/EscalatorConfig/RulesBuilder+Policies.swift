@@ -10,7 +10,7 @@ struct PolicyDraft {
 extension RulesBuilder {
     static let policyKeys = [
         "name", "description", "measure", "applies_to", "pause_while", "until", "calendar", "warn_at", "warn_before",
-        "ladder", "deadline", "since", "breach_after", "grace", "on_status",
+        "ladder", "deadline", "since", "breach_after", "grace", "on_status", "template",
     ]
     /// The keys each measure takes beyond the common ones, and which of them it requires.
     static let measureKeys: [String: (takes: [String], requires: [String])] = [
@@ -231,9 +231,10 @@ extension RulesBuilder {
         guard ok, let measure, let appliesTo, mapping["pause_while"].map({ $0.isNull || pauseWhile != nil }) ?? true,
             let ladder
         else { return nil }
+        let template = mapping["template"].flatMap { sink.text($0, "template") }
         let policy = Policy(
             name: name, measure: measure, appliesTo: appliesTo, pauseWhile: pauseWhile, until: until,
-            calendar: calendar, warning: warning, ladder: ladder.ladder)
+            calendar: calendar, warning: warning, ladder: ladder.ladder, template: template)
         return PolicyDraft(policy: policy, ladderName: ladder.name)
     }
 

@@ -80,11 +80,15 @@ public struct Policy: Sendable {
     public let wallCalendar: BusinessCalendar
     public let warning: Warning?
     public let ladder: Ladder
+    /// The mail template of this policy's notices (a step may override it); nil for the default.
+    public let template: String?
 
     public init(
         name: String, measure: Measure, appliesTo: CaseMatcher = .any, pauseWhile: CaseMatcher? = nil,
-        until: [StopCondition] = [], calendar: BusinessCalendar, warning: Warning? = nil, ladder: Ladder
+        until: [StopCondition] = [], calendar: BusinessCalendar, warning: Warning? = nil, ladder: Ladder,
+        template: String? = nil
     ) {
+        self.template = template
         self.name = name
         self.measure = measure
         self.appliesTo = appliesTo

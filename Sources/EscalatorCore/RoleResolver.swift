@@ -92,6 +92,6 @@ struct RoleResolver {
         }
         return ScheduledStep(
             step: number, repeatNumber: repeatNumber, trigger: trigger, nominal: nominal, effective: effective, to: to,
-            cc: cc, unresolved: unresolved, template: step.template)
+            cc: cc, unresolved: unresolved, template: step.template ?? policy.template)
     }
 }

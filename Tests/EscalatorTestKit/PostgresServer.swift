@@ -1,3 +1,4 @@
+import EscalatorOutputs
 import Foundation
 
 /// A throwaway PostgreSQL server for tests: `initdb` into a temporary folder, listening on 127.0.0.1 and a private
@@ -112,32 +113,14 @@ public final class PostgresServer: @unchecked Sendable {
         return try Self.run("\(bin)/\(name)", arguments)
     }
 
-    /// Runs a program and returns what it printed. posix_spawn and waitpid directly, with the output in a file:
-    /// the server that pg_ctl starts inherits the output, so a pipe would never reach end of file.
+    /// Runs a program and returns what it printed; throws if it fails.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let outputPath = "/tmp/escalator-run-\(UUID().uuidString.prefix(8)).out"
-        defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw Failure(description: "cannot start \(executable): error \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let exited = (status & 0x7f) == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
-            throw Failure(description: "\((executable as NSString).lastPathComponent) \(arguments.prefix(3).joined(separator: " ")) failed (status \(status)): \(text)")
+        let result = try Subprocess.run([executable] + arguments)
+        guard result.succeeded else {
+            throw Failure(description: "\((executable as NSString).lastPathComponent) \(arguments.prefix(3).joined(separator: " ")) failed (status \(result.status)): \(result.output)")
         }
-        return text
+        return result.output
     }
 }
 

@@ -1,0 +1,6 @@
+#ifndef ESCALATOR_CSYSTEMD_SHIM_H
+#define ESCALATOR_CSYSTEMD_SHIM_H
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+#include <sys/uio.h>
+#endif

@@ -1,0 +1,139 @@
+import EscalatorConfig
+import EscalatorCore
+import Foundation
+
+/// The email spool: a Maildir (`tmp/`, `new/`, `cur/`) plus `failed/` for mail that could not be sent.
+///
+/// A message's file name comes from its notice's identity, so writing the same notice again never makes a
+/// second message, even after the flusher has moved the first one to `cur/` or `failed/`.
+public struct MailSpool: Sendable {
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    public enum Folder: String, CaseIterable, Sendable {
+        case tmp, new, cur, failed
+        case retry = ".retry"
+    }
+
+    public func path(_ folder: Folder) -> String { "\(root)/\(folder.rawValue)" }
+
+    /// Creates the folders if they are missing.
+    public func prepare() throws {
+        for folder in Folder.allCases {
+            try FileManager.default.createDirectory(atPath: path(folder), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        }
+    }
+
+    /// The spool file name of a notice: hex only, so no id can reach outside the spool.
+    public static func fileName(noticeID: String) -> String { "\(MailMessage.hash(noticeID, 40)).eml" }
+
+    /// True if the message is in new/, cur/ or failed/.
+    public func contains(_ name: String) -> Bool {
+        [Folder.new, .cur, .failed].contains { FileManager.default.fileExists(atPath: "\(path($0))/\(name)") }
+    }
+
+    public enum WriteResult: Sendable, Equatable { case written, alreadyPresent }
+
+    /// Writes a message atomically: to tmp/, fsync, rename into new/, fsync new/. Throws on any failure (a full
+    /// disk, say), leaving nothing half-written behind.
+    @discardableResult
+    public func write(name: String, contents: String) throws -> WriteResult {
+        if contains(name) { return .alreadyPresent }
+        let temporary = "\(path(.tmp))/\(name).\(getpid())"
+        let data = Array(contents.utf8)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw SpoolError("create \(temporary)", errno) }
+        var written = 0
+        while written < data.count {
+            let n = data.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + written, data.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                close(fd)
+                unlink(temporary)
+                throw SpoolError("write \(temporary)", code)
+            }
+            written += n
+        }
+        if fsync(fd) != 0 {
+            let code = errno
+            close(fd)
+            unlink(temporary)
+            throw SpoolError("fsync \(temporary)", code)
+        }
+        close(fd)
+        if rename(temporary, "\(path(.new))/\(name)") != 0 {
+            let code = errno
+            unlink(temporary)
+            throw SpoolError("rename into \(path(.new))", code)
+        }
+        try Self.syncDirectory(path(.new))
+        return .written
+    }
+
+    static func syncDirectory(_ directory: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SpoolError("open \(directory)", errno) }
+        defer { close(fd) }
+        if fsync(fd) != 0 { throw SpoolError("fsync \(directory)", errno) }
+    }
+
+    /// Moves a message between folders and syncs the target folder.
+    func move(_ name: String, from: Folder, to: Folder) throws {
+        if rename("\(path(from))/\(name)", "\(path(to))/\(name)") != 0 { throw SpoolError("move \(name) to \(to.rawValue)/", errno) }
+        try Self.syncDirectory(path(to))
+    }
+}
+
+/// A spool operation that failed, with the system's reason.
+public struct SpoolError: Error, CustomStringConvertible, Sendable {
+    public let operation: String
+    public let code: Int32
+
+    init(_ operation: String, _ code: Int32) {
+        self.operation = operation
+        self.code = code
+    }
+
+    public var isDiskFull: Bool { code == ENOSPC || code == EDQUOT }
+    public var description: String { "\(operation): \(String(cString: strerror(code)))" }
+}
+
+/// Turns notices into spool messages.
+public struct NoticeMailer: Sendable {
+    public let settings: MailSettings
+    public let renderer: NoticeRenderer
+    public let spool: MailSpool
+
+    public init(settings: MailSettings, renderer: NoticeRenderer) {
+        self.settings = settings
+        self.renderer = renderer
+        self.spool = MailSpool(root: settings.spool)
+    }
+
+    /// The Message-ID the notice's email has (or will have).
+    public func messageID(_ notice: Notice) -> String { MailMessage.messageID(noticeID: notice.id, domain: settings.domain) }
+
+    /// The message for a notice; nil when no recipient has a valid address.
+    public func message(_ notice: Notice, subject: Case?, state: EscalationState?, rules: Rules) -> MailMessage? {
+        guard let first = notice.to.first else { return nil }
+        let thread = MailMessage.threadID(caseID: notice.caseID, domain: settings.domain)
+        return MailMessage(
+            date: notice.decidedAt, from: .init(name: settings.fromName, address: settings.fromAddress),
+            to: notice.to.map { .init(name: $0.name, address: $0.email) }, cc: notice.cc.map { .init(name: $0.name, address: $0.email) },
+            subject: NoticeText.subject(notice), messageID: messageID(notice), inReplyTo: thread, references: [thread],
+            extra: [
+                ("X-Escalator-Case", notice.caseID), ("X-Escalator-Policy", notice.policy), ("X-Escalator-Step", String(notice.step)),
+                ("X-Escalator-Trigger", notice.trigger.rawValue), ("X-Escalator-Notice-Id", notice.id),
+            ],
+            body: renderer.body(notice, recipient: first, subject: subject, state: state, rules: rules))
+    }
+
+    /// Writes the notice's email into the spool (once). Returns nil when there was nobody to mail.
+    @discardableResult
+    public func spool(_ notice: Notice, subject: Case?, state: EscalationState?, rules: Rules) throws -> MailSpool.WriteResult? {
+        guard let text = message(notice, subject: subject, state: state, rules: rules)?.rendered() else { return nil }
+        return try spool.write(name: MailSpool.fileName(noticeID: notice.id), contents: text)
+    }
+}

@@ -1,0 +1,113 @@
+import EscalatorConfig
+import EscalatorCore
+import Foundation
+import Mustache
+
+/// Mail bodies from Mustache templates: `notice.mustache` by default, overridable per policy and per step.
+public struct NoticeRenderer: Sendable {
+    public static let defaultTemplate = "notice"
+    let library: MustacheLibrary
+
+    /// The built-in default template (the same text as Config/templates/notice.mustache).
+    public static let builtIn = BuiltInTemplate.notice
+
+    /// Loads the templates of a folder (every `*.mustache` file) over the built-in default, and checks that every
+    /// template the rules name exists. Problems are diagnostics with the template file and line.
+    public static func load(directory: String?, rules: Rules?) -> (renderer: NoticeRenderer?, diagnostics: [Diagnostic]) {
+        var library = MustacheLibrary()
+        var diagnostics: [Diagnostic] = []
+        do {
+            try library.register(builtIn, named: defaultTemplate)
+        } catch {
+            diagnostics.append(Diagnostic(.error, file: "(built-in notice template)", line: 1, column: 1, message: "\(error)"))
+        }
+        var names: Set<String> = [defaultTemplate]
+        if let directory, let files = try? FileManager.default.contentsOfDirectory(atPath: directory) {
+            for file in files.sorted() where file.hasSuffix(".mustache") {
+                let path = "\(directory)/\(file)"
+                let name = String(file.dropLast(".mustache".count))
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                    diagnostics.append(Diagnostic(.error, file: path, line: 1, column: 1, message: "cannot read the template (is it UTF-8?)"))
+                    continue
+                }
+                do {
+                    library.register(try MustacheTemplate(string: text), named: name)
+                    names.insert(name)
+                } catch let error as MustacheTemplate.ParserError {
+                    diagnostics.append(Diagnostic(.error, file: path, line: error.context.lineNumber, column: max(1, error.context.columnNumber), message: "template: \(error.error)"))
+                } catch {
+                    diagnostics.append(Diagnostic(.error, file: path, line: 1, column: 1, message: "template: \(error)"))
+                }
+            }
+        }
+        if let rules {
+            for policy in rules.policies {
+                let wanted = [policy.template].compactMap { $0 } + policy.ladder.steps.compactMap(\.template)
+                for name in Set(wanted) where !names.contains(name) {
+                    diagnostics.append(Diagnostic(.error, file: directory ?? "templates", line: 1, column: 1, message: "policy \"\(policy.name)\" names template \"\(name)\", which is not in \(directory ?? "the built-in templates") (\(name).mustache)"))
+                }
+            }
+        }
+        return (diagnostics.errorCount == 0 ? NoticeRenderer(library: library) : nil, diagnostics)
+    }
+
+    /// The body of a notice for one recipient.
+    public func body(_ notice: Notice, recipient: Notice.Addressee, subject: Case?, state: EscalationState?, rules: Rules) -> String {
+        let context = Self.context(notice, recipient: recipient, subject: subject, state: state, rules: rules)
+        let name = notice.template ?? Self.defaultTemplate
+        return library.render(context, withTemplate: name) ?? library.render(context, withTemplate: Self.defaultTemplate) ?? NoticeText.message(notice)
+    }
+
+    static func context(_ notice: Notice, recipient: Notice.Addressee, subject: Case?, state: EscalationState?, rules: Rules) -> [String: Any] {
+        let zone = rules.policies.first { $0.name == notice.policy }?.calendar.timeZone ?? TimeZone(identifier: "UTC")!
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        formatter.dateFormat = "EEE yyyy-MM-dd HH:mm zzz"
+        func show(_ date: Date?) -> String { date.map(formatter.string(from:)) ?? "" }
+        func clean(_ text: String?) -> String { text.map { String($0.unicodeScalars.prefix(300).map { $0.properties.generalCategory == .control ? " " : Character($0) }) } ?? "" }
+
+        var caseFacts: [String: Any] = ["id": notice.caseID]
+        if let subject {
+            caseFacts["kind"] = clean(subject.kind ?? "case")
+            caseFacts["status"] = clean(subject.status ?? "(none)")
+            caseFacts["owner"] = clean(subject.owner ?? "(nobody)")
+            caseFacts["opened"] = show(subject.openedAt)
+            if let promised = subject.promisedAt { caseFacts["promised"] = show(promised) }
+        }
+        let activity: [[String: Any]] = (subject?.activity.filter { $0.at <= notice.decidedAt }.suffix(10) ?? []).map {
+            ["at": show($0.at), "kind": $0.kind.rawValue.replacingOccurrences(of: "_", with: " "), "actor": clean($0.actor), "text": clean($0.text)]
+        }
+        var history: [[String: Any]] = []
+        if let occurrence = state?.occurrences.last(where: { notice.id.hasPrefix("\(notice.caseID)/\(notice.policy)/\($0.id)/") }) {
+            for taken in occurrence.taken where taken.noticeID != nil && taken.noticeID != notice.id {
+                history.append(["at": show(taken.takenAt), "step": taken.step, "to": occurrence.notified.joined(separator: ", ")])
+            }
+        }
+        let expected: String
+        switch (notice.trigger, recipient.role) {
+        case (.clear, _): expected = "Nothing: this is resolved. Thank you."
+        case (.warn, _): expected = "Act before the breach: update the customer or move the case on."
+        case (_, "responsible"), (_, "fallback"): expected = "You own this case: contact the customer today and record what you did."
+        case (_, "supervisor"): expected = "Make sure the owner acts today, or take the case over; reassign it if the owner is away."
+        case (_, "manager"), (_, "accountable"): expected = "This has climbed to you: decide who fixes it and tell the customer what will happen."
+        default: expected = "For your information; no action is needed from you unless asked."
+        }
+        let policyFlag = notice.trigger == .clear ? "" : " --policy \(notice.policy)"
+        return [
+            "headline": NoticeText.message(notice),
+            "recipient": ["name": clean(recipient.name), "id": recipient.id, "role": recipient.role],
+            "case": caseFacts,
+            "notice": [
+                "id": notice.id, "policy": notice.policy, "measure": notice.measure, "trigger": notice.trigger.rawValue,
+                "step": notice.step, "stepCount": notice.stepCount, "subjectText": clean(notice.subjectText), "due": show(notice.dueAt),
+            ] as [String: Any],
+            "breach": notice.breachAt.map { ["at": show($0), "overdue": NoticeText.workingTime(notice.overdueSeconds)] } ?? [:],
+            "missed": ["count": notice.missed.count],
+            "expected": expected,
+            "activity": activity,
+            "history": history,
+            "ack": "escalator ack \(notice.caseID)\(policyFlag) --by \(recipient.id) --for 4h --note \"what you are doing\"",
+        ]
+    }
+}
