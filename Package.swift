@@ -5,6 +5,7 @@ let package = Package(
     name: "escalator",
     products: [
         .executable(name: "escalator", targets: ["escalator"]),
+        .executable(name: "JournalProbe", targets: ["JournalProbe"]),
         .library(name: "EscalatorCore", targets: ["EscalatorCore"]),
         .library(name: "EscalatorConfig", targets: ["EscalatorConfig"]),
     ],

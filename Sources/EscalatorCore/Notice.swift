@@ -33,6 +33,12 @@ public struct Notice: Sendable, Hashable, Codable {
         public let step: Int
         public let repeatNumber: Int
         public let dueAt: Date
+
+        public init(step: Int, repeatNumber: Int, dueAt: Date) {
+            self.step = step
+            self.repeatNumber = repeatNumber
+            self.dueAt = dueAt
+        }
     }
 
     public let id: String
@@ -66,6 +72,36 @@ public struct Notice: Sendable, Hashable, Codable {
     public let unresolved: [String]
     /// The template named by the step, if it overrides the policy's.
     public let template: String?
+
+    public init(
+        id: String, caseID: String, policy: String, measure: String, occurrence: String, subject: String?,
+        subjectText: String?, step: Int, stepCount: Int, repeatNumber: Int, trigger: Trigger, dueAt: Date, decidedAt: Date,
+        to: [Addressee], cc: [Addressee], clockStart: Date, warnAt: Date?, breachAt: Date?, overdueSeconds: Int,
+        missed: [MissedStep], unresolved: [String], template: String?
+    ) {
+        self.id = id
+        self.caseID = caseID
+        self.policy = policy
+        self.measure = measure
+        self.occurrence = occurrence
+        self.subject = subject
+        self.subjectText = subjectText
+        self.step = step
+        self.stepCount = stepCount
+        self.repeatNumber = repeatNumber
+        self.trigger = trigger
+        self.dueAt = dueAt
+        self.decidedAt = decidedAt
+        self.to = to
+        self.cc = cc
+        self.clockStart = clockStart
+        self.warnAt = warnAt
+        self.breachAt = breachAt
+        self.overdueSeconds = overdueSeconds
+        self.missed = missed
+        self.unresolved = unresolved
+        self.template = template
+    }
 
     /// The level reached: the step number, or 0 for a clear.
     public var level: Int { step }

@@ -73,7 +73,7 @@ public final class EventWriter: @unchecked Sendable {
 
     /// Writes a notice with every `ESCALATOR_*` field.
     public func write(_ notice: Notice, emailMessageID: String?, timeZone: TimeZone = TimeZone(identifier: "UTC")!) {
-        write(priority: NoticeText.priority(notice), message: NoticeText.message(notice), fields: Self.fields(notice, emailMessageID: emailMessageID))
+        write(priority: NoticeText.priority(notice), message: Self.oneLine(NoticeText.message(notice)), fields: Self.fields(notice, emailMessageID: emailMessageID))
     }
 
     public static func fields(_ notice: Notice, emailMessageID: String?) -> [(name: String, value: String)] {

@@ -42,7 +42,11 @@ public struct MailSpool: Sendable {
         if contains(name) { return .alreadyPresent }
         let temporary = "\(path(.tmp))/\(name).\(getpid())"
         let data = Array(contents.utf8)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        var fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        if fd < 0 && errno == ENOENT {
+            try? prepare()
+            fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        }
         guard fd >= 0 else { throw SpoolError("create \(temporary)", errno) }
         var written = 0
         while written < data.count {

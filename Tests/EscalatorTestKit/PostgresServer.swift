@@ -135,3 +135,50 @@ public struct TemporaryDirectory: Sendable {
 
     public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// A program left running in the background (a test server), stopped by `stop()`.
+public final class BackgroundProcess: @unchecked Sendable {
+    public let pid: pid_t
+    public let logPath: String
+
+    public init(_ argv: [String]) throws {
+        logPath = NSTemporaryDirectory() + "escalator-bg-\(UUID().uuidString.prefix(8)).log"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var child: pid_t = 0
+        let spawned = posix_spawn(&child, argv[0], &actions, nil, cArguments, environ)
+        guard spawned == 0 else { throw PostgresServer.Failure(description: "cannot start \(argv[0]): \(spawned)") }
+        pid = child
+    }
+
+    /// Sends SIGTERM and waits for the process to end.
+    public func stop() {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    }
+
+    /// Waits until something listens on 127.0.0.1:port (up to about 10 s).
+    public static func waitForPort(_ port: Int) throws {
+        for _ in 0..<200 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            close(fd)
+            if connected == 0 { return }
+            usleep(50_000)
+        }
+        throw PostgresServer.Failure(description: "nothing listens on port \(port)")
+    }
+}
