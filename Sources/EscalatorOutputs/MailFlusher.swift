@@ -41,7 +41,7 @@ public struct MailFlusher: Sendable {
         }
 
         init?(text: String) {
-            let parts = text.split(separator: " ")
+            let parts = text.split(whereSeparator: \.isWhitespace)
             guard parts.count >= 2, let attempts = Int(parts[0]), let next = Double(parts[1]) else { return nil }
             self.attempts = attempts
             self.next = Date(timeIntervalSince1970: next)

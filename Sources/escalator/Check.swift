@@ -1,6 +1,7 @@
 import ArgumentParser
 import EscalatorConfig
 import EscalatorCore
+import EscalatorOutputs
 import EscalatorSources
 import Foundation
 
@@ -23,9 +24,16 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         let result = ConfigLoader.load(directory: options.config)
-        for diagnostic in result.diagnostics { print(diagnostic, to: &standardError) }
-        let errors = result.diagnostics.errorCount
-        let warnings = result.diagnostics.warningCount
+        var diagnostics = result.diagnostics
+        if let configuration = result.configuration {
+            // The mail templates are part of the configuration: the daemon loads them the same way.
+            let folder = configuration.mail?.templates ?? "\(configuration.directory)/templates"
+            let exists = FileManager.default.fileExists(atPath: folder)
+            diagnostics += NoticeRenderer.load(directory: exists ? folder : nil, rules: configuration.rules).diagnostics
+        }
+        for diagnostic in diagnostics { print(diagnostic, to: &standardError) }
+        let errors = diagnostics.errorCount
+        let warnings = diagnostics.warningCount
         let counts = "\(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")"
         guard let configuration = result.configuration else {
             print("\(options.config): configuration not loaded (\(counts))")

@@ -157,10 +157,15 @@ public final class BackgroundProcess: @unchecked Sendable {
         pid = child
     }
 
-    /// Sends SIGTERM and waits for the process to end.
+    /// Sends SIGTERM, and SIGKILL if the process is still there after two seconds; reaps it.
     public func stop() {
         kill(pid, SIGTERM)
         var status: Int32 = 0
+        for _ in 0..<40 {
+            if waitpid(pid, &status, WNOHANG) == pid { return }
+            usleep(50_000)
+        }
+        kill(pid, SIGKILL)
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     }
 
