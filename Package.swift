@@ -82,7 +82,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EscalatorConfigTests",
-            dependencies: ["EscalatorConfig", "EscalatorCore"],
+            dependencies: ["EscalatorConfig", "EscalatorCore", "EscalatorSources"],
             exclude: ["Fixtures"]
         ),
         // Writes journal entries through the real library, for the journald test (which runs it in a namespace).

@@ -7,7 +7,16 @@ import PostgresNIO
 /// Realistic order databases for tests and benchmarks: a staff tree, N orders, about ten activity rows each.
 /// The same seed gives the same data.
 public struct SyntheticOrders: Sendable {
-    public struct StaffRow: Sendable { public let id, name, email: String; public let supervisor: String? }
+    public struct StaffRow: Sendable {
+        public let id, name, email: String
+        public let supervisor: String?
+        public init(id: String, name: String, email: String, supervisor: String?) {
+            self.id = id
+            self.name = name
+            self.email = email
+            self.supervisor = supervisor
+        }
+    }
     public struct OrderRow: Sendable {
         public let id, kind, status: String
         public let owner, salesRep: String?
@@ -30,11 +39,21 @@ public struct SyntheticOrders: Sendable {
     public let days: Int
     public let end: Date
 
-    public init(cases: Int, seed: UInt64 = 1, days: Int = 60, end: Date = Date(timeIntervalSince1970: 1_777_593_600)) {
+    /// Owners to draw from instead of the generated reps (e.g. the people of a rule file).
+    public let owners: [String]?
+    /// Order ids are PREFIX-0000001 …
+    public let prefix: String
+
+    public init(
+        cases: Int, seed: UInt64 = 1, days: Int = 60, end: Date = Date(timeIntervalSince1970: 1_777_593_600),
+        owners: [String]? = nil, prefix: String = "ORD"
+    ) {
         self.cases = cases
         self.seed = seed
         self.days = days
         self.end = end
+        self.owners = owners
+        self.prefix = prefix
     }
 
     /// A small, fast, deterministic generator (SplitMix64).
@@ -72,8 +91,9 @@ public struct SyntheticOrders: Sendable {
         let kinds = ["custom-order", "custom-order", "repair", "standard"]
         let span = Double(days * 86_400)
         for n in 1...max(cases, 1) where n <= cases {
-            let id = "ORD-\(String(n).leftPadded(7))"
-            let owner = random.chance(0.01) ? nil : "rep\(random.below(reps) + 1)"
+            let id = "\(prefix)-\(String(n).leftPadded(7))"
+            let drawn = owners.map { $0[random.below($0.count)] } ?? "rep\(random.below(reps) + 1)"
+            let owner = random.chance(0.01) ? nil : drawn
             let opened = end.addingTimeInterval(-span + Double(random.below(Int(span))))
             var t = opened
             var status = "open"
@@ -120,23 +140,26 @@ public struct SyntheticOrders: Sendable {
 
     static func iso(_ date: Date) -> String { TimestampParser.format(date) }
 
-    /// Writes a new SQLite database with the reference schema.
-    public func writeSQLite(path: String) throws {
+    /// Writes a new SQLite database with the reference schema; `staffRows` replace the generated staff and
+    /// `extra` orders are written first.
+    public func writeSQLite(path: String, staffRows: [StaffRow]? = nil, extra: [(OrderRow, [ActivityRow])] = []) throws {
         if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in
             try db.execute(sql: ReferenceSchema.sqlite)
-            for person in staff {
+            for person in staffRows ?? staff {
                 try db.execute(sql: "INSERT INTO staff (id, name, email, supervisor) VALUES (?, ?, ?, ?)", arguments: [person.id, person.name, person.email, person.supervisor])
             }
             let insertOrder = try db.makeStatement(sql: "INSERT INTO orders (id, kind, status, owner, sales_rep, opened_at, promised_at, closed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             let insertActivity = try db.makeStatement(sql: "INSERT INTO order_activity (id, order_id, kind, at, actor, text, tag, status, person, due, quantity, ref, kept_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            try forEachOrder { order, activity in
+            func insert(_ order: OrderRow, _ activity: [ActivityRow]) throws {
                 try insertOrder.execute(arguments: [order.id, order.kind, order.status, order.owner, order.salesRep, Self.iso(order.openedAt), order.promisedAt.map(Self.iso), order.closedAt.map(Self.iso), Self.iso(order.updatedAt)])
                 for a in activity {
                     try insertActivity.execute(arguments: [a.id, a.orderID, a.kind, Self.iso(a.at), a.actor, a.text, a.tag, a.status, a.person, a.due.map(Self.iso), a.quantity, a.ref, a.keptBy])
                 }
             }
+            for (order, activity) in extra { try insert(order, activity) }
+            try forEachOrder(insert)
         }
         try queue.close()
     }
