@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // The pure domain: cases, signals, calendars, policies, ladders and the engine. Foundation only.
@@ -58,6 +59,18 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
             ]
         ),
+        // The engine loop shared by the daemon and the tools: cases, their escalation state, a deadline queue;
+        // and the tools built on it (simulate, demo).
+        .target(
+            name: "EscalatorRuntime",
+            dependencies: [
+                "EscalatorCore",
+                "EscalatorConfig",
+                "EscalatorSources",
+                "EscalatorOutputs",
+                .product(name: "HeapModule", package: "swift-collections"),
+            ]
+        ),
         // Helpers shared by test targets: a throwaway PostgreSQL server, temporary directories.
         .target(
             name: "EscalatorTestKit",
@@ -72,6 +85,7 @@ let package = Package(
                 "EscalatorConfig",
                 "EscalatorSources",
                 "EscalatorOutputs",
+                "EscalatorRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -94,6 +108,10 @@ let package = Package(
         .testTarget(
             name: "EscalatorOutputsTests",
             dependencies: ["EscalatorOutputs", "EscalatorConfig", "EscalatorCore", "EscalatorTestKit", "Systemd", "JournalProbe"]
+        ),
+        .testTarget(
+            name: "EscalatorRuntimeTests",
+            dependencies: ["EscalatorRuntime", "EscalatorConfig", "EscalatorCore", "EscalatorSources", "EscalatorTestKit"]
         ),
         .testTarget(
             name: "EscalatorSourcesTests",

@@ -25,9 +25,9 @@ What is wrong
 {{^breach.at}}
   Due       {{notice.due}}
 {{/breach.at}}
-{{#missed.count}}
-  While escalator could not act, {{missed.count}} earlier step(s) fell due; this message stands for them.
-{{/missed.count}}
+{{#missed}}
+  While escalator could not act, {{count}} earlier step(s) fell due; this message stands for them.
+{{/missed}}
 
 What we ask of you
   {{expected}}
@@ -40,13 +40,16 @@ Recent activity
   (none recorded)
 {{/activity}}
 
-Notified so far
+Earlier notices
 {{#history}}
-  {{at}}  step {{step}} to {{to}}
+  {{at}}  step {{step}}
 {{/history}}
 {{^history}}
-  (nobody before this message)
+  (none: this is the first)
 {{/history}}
+{{#notified}}
+  People notified so far: {{notified}}
+{{/notified}}
 
 If someone is on it, acknowledge to stop the climb for a while:
   {{ack}}

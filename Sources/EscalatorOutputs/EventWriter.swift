@@ -100,9 +100,5 @@ public final class EventWriter: @unchecked Sendable {
 
 /// UTC ISO 8601 text for instants in outputs.
 public enum TimestampFormat {
-    public static func iso(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
+    public static func iso(_ date: Date) -> String { UTCTimestamp.format(date) }
 }

@@ -40,7 +40,14 @@ public struct MailMessage: Sendable {
 
     /// The first `length` hex digits of SHA-256.
     public static func hash(_ text: String, _ length: Int) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined().prefix(length).description
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in SHA256.hash(data: Data(text.utf8)) {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out.prefix(length), as: UTF8.self)
     }
 
     static func safeDomain(_ domain: String) -> String {
@@ -85,11 +92,14 @@ public struct MailMessage: Sendable {
 
     /// RFC 5322 date in UTC: "Tue, 03 Mar 2026 08:00:00 +0000".
     public static func formatDate(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
-        return formatter.string(from: date)
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let rest = seconds - days * 86_400
+        let day = LocalDate(daysSinceEpoch: days)
+        let weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let time = [rest / 3600, rest % 3600 / 60, rest % 60].map { String($0).leftPadded(2) }.joined(separator: ":")
+        return "\(weekdays[day.weekday]), \(String(day.day).leftPadded(2)) \(months[day.month - 1]) \(day.year) \(time) +0000"
     }
 
     /// Quoted-printable (RFC 2045) with soft line breaks at 76 characters; lines end in LF.

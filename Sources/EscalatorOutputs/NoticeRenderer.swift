@@ -60,11 +60,7 @@ public struct NoticeRenderer: Sendable {
 
     static func context(_ notice: Notice, recipient: Notice.Addressee, subject: Case?, state: EscalationState?, rules: Rules) -> [String: Any] {
         let zone = rules.policies.first { $0.name == notice.policy }?.calendar.timeZone ?? TimeZone(identifier: "UTC")!
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = zone
-        formatter.dateFormat = "EEE yyyy-MM-dd HH:mm zzz"
-        func show(_ date: Date?) -> String { date.map(formatter.string(from:)) ?? "" }
+        func show(_ date: Date?) -> String { date.map { LocalTime.format($0, in: zone) } ?? "" }
         func clean(_ text: String?) -> String { text.map { String($0.unicodeScalars.prefix(300).map { $0.properties.generalCategory == .control ? " " : Character($0) }) } ?? "" }
 
         var caseFacts: [String: Any] = ["id": notice.caseID]
@@ -79,10 +75,12 @@ public struct NoticeRenderer: Sendable {
             ["at": show($0.at), "kind": $0.kind.rawValue.replacingOccurrences(of: "_", with: " "), "actor": clean($0.actor), "text": clean($0.text)]
         }
         var history: [[String: Any]] = []
+        var notified: [String] = []
         if let occurrence = state?.occurrences.last(where: { notice.id.hasPrefix("\(notice.caseID)/\(notice.policy)/\($0.id)/") }) {
             for taken in occurrence.taken where taken.noticeID != nil && taken.noticeID != notice.id {
-                history.append(["at": show(taken.takenAt), "step": taken.step, "to": occurrence.notified.joined(separator: ", ")])
+                history.append(["at": show(taken.takenAt), "step": taken.step])
             }
+            notified = occurrence.notified
         }
         let expected: String
         switch (notice.trigger, recipient.role) {
@@ -94,20 +92,40 @@ public struct NoticeRenderer: Sendable {
         default: expected = "For your information; no action is needed from you unless asked."
         }
         let policyFlag = notice.trigger == .clear ? "" : " --policy \(notice.policy)"
-        return [
+        // Keys are left out rather than empty: Mustache treats "" and 0 as true.
+        var noticeFacts: [String: Any] = [
+            "id": notice.id, "policy": notice.policy, "measure": notice.measure, "trigger": notice.trigger.rawValue,
+            "step": notice.step, "stepCount": notice.stepCount, "due": show(notice.dueAt),
+        ]
+        if let text = notice.subjectText, !text.isEmpty { noticeFacts["subjectText"] = clean(text) }
+        var context: [String: Any] = [
             "headline": NoticeText.message(notice),
             "recipient": ["name": clean(recipient.name), "id": recipient.id, "role": recipient.role],
             "case": caseFacts,
-            "notice": [
-                "id": notice.id, "policy": notice.policy, "measure": notice.measure, "trigger": notice.trigger.rawValue,
-                "step": notice.step, "stepCount": notice.stepCount, "subjectText": clean(notice.subjectText), "due": show(notice.dueAt),
-            ] as [String: Any],
+            "notice": noticeFacts,
             "breach": notice.breachAt.map { ["at": show($0), "overdue": NoticeText.workingTime(notice.overdueSeconds)] } ?? [:],
-            "missed": ["count": notice.missed.count],
             "expected": expected,
             "activity": activity,
             "history": history,
             "ack": "escalator ack \(notice.caseID)\(policyFlag) --by \(recipient.id) --for 4h --note \"what you are doing\"",
         ]
+        if !notice.missed.isEmpty { context["missed"] = ["count": notice.missed.count] }
+        if !notified.isEmpty { context["notified"] = notified.joined(separator: ", ") }
+        return context
+    }
+}
+
+/// "Tue 2026-03-03 16:00 +08:00": wall time in a zone, without a DateFormatter per call.
+enum LocalTime {
+    static func format(_ date: Date, in zone: TimeZone) -> String {
+        let offset = zone.secondsFromGMT(for: date)
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down)) + offset
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let rest = seconds - days * 86_400
+        let day = LocalDate(daysSinceEpoch: days)
+        let weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        let sign = offset < 0 ? "-" : "+"
+        let zoneText = "\(sign)\(String(abs(offset) / 3600).leftPadded(2)):\(String(abs(offset) % 3600 / 60).leftPadded(2))"
+        return "\(weekdays[day.weekday]) \(day) \(String(rest / 3600).leftPadded(2)):\(String(rest % 3600 / 60).leftPadded(2)) \(zoneText)"
     }
 }

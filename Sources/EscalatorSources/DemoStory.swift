@@ -31,7 +31,7 @@ public enum DemoStory {
             activity: [
                 a(.obligation, 1, "11:30", "Return the customer's sample", id: "SAMPLE"),
                 a(.customerUpdate, 7, "16:23", "Lay-out sent for approval", actor: "rep2", tag: "proof_sent"),
-                a(.customerMessage, 8, "17:27", "Approved"),
+                a(.customerMessage, 8, "17:27", "Approved", tag: "approval"),
                 a(.internalUpdate, 8, "17:27", "Proceed", actor: "rep3"),
                 a(.customerUpdate, 9, "10:00", "Project sent to our Production Department", actor: "rep4"),
                 a(.statusChange, 9, "10:00", "", status: "in_production"),
@@ -78,6 +78,6 @@ public enum DemoStory {
 
     /// The moments the customer had to chase: messages and the demand for a manager.
     public static var chases: [Activity] {
-        order.activity.filter { $0.kind == .customerMessage || $0.kind == .escalationRequest }
+        order.activity.filter { ($0.kind == .customerMessage && $0.tag != "approval") || $0.kind == .escalationRequest }
     }
 }

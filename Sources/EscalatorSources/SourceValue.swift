@@ -71,15 +71,7 @@ public struct TimestampParser: Sendable {
 
     /// UTC ISO 8601 in the proleptic Gregorian calendar, for any instant (Foundation's formatter switches to the
     /// Julian calendar before 1582).
-    public static func format(_ date: Date) -> String {
-        guard date.timeIntervalSince1970.isFinite, abs(date.timeIntervalSince1970) < 1e14 else { return "\(date.timeIntervalSince1970)" }
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let rest = seconds - days * 86_400
-        let day = LocalDate(daysSinceEpoch: days)
-        let time = [rest / 3600, rest % 3600 / 60, rest % 60].map { String($0).leftPadded(2) }.joined(separator: ":")
-        return "\(day)T\(time)Z"
-    }
+    public static func format(_ date: Date) -> String { UTCTimestamp.format(date) }
 
     /// "2026-03-02T11:30:00Z", "2026-03-02 11:30:00.123+08:00", "2026-03-02 11:30", "2026-03-02".
     func parseText(_ text: String) -> Date? {

@@ -132,7 +132,7 @@ public struct SyntheticOrders: Sendable {
                 activity.append(ActivityRow(id: "\(id)-D", orderID: id, kind: "status_change", at: t, actor: owner, text: nil, tag: nil, status: status, person: nil, due: nil, quantity: nil, ref: nil, keptBy: nil))
             }
             let order = OrderRow(
-                id: id, kind: kinds[random.below(kinds.count)], status: status, owner: owner, salesRep: "rep\(random.below(reps) + 1)",
+                id: id, kind: kinds[random.below(kinds.count)], status: status, owner: owner, salesRep: owners.map { $0[random.below($0.count)] } ?? "rep\(random.below(reps) + 1)",
                 openedAt: opened, promisedAt: promisedAt, closedAt: closed, updatedAt: max(opened, activity.last?.at ?? opened))
             try body(order, activity)
         }
@@ -147,8 +147,12 @@ public struct SyntheticOrders: Sendable {
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in
             try db.execute(sql: ReferenceSchema.sqlite)
+            // Everyone first, then their supervisors: the supervisor column refers to staff.
             for person in staffRows ?? staff {
-                try db.execute(sql: "INSERT INTO staff (id, name, email, supervisor) VALUES (?, ?, ?, ?)", arguments: [person.id, person.name, person.email, person.supervisor])
+                try db.execute(sql: "INSERT INTO staff (id, name, email) VALUES (?, ?, ?)", arguments: [person.id, person.name, person.email])
+            }
+            for person in staffRows ?? staff where person.supervisor != nil {
+                try db.execute(sql: "UPDATE staff SET supervisor = ? WHERE id = ?", arguments: [person.supervisor, person.id])
             }
             let insertOrder = try db.makeStatement(sql: "INSERT INTO orders (id, kind, status, owner, sales_rep, opened_at, promised_at, closed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             let insertActivity = try db.makeStatement(sql: "INSERT INTO order_activity (id, order_id, kind, at, actor, text, tag, status, person, due, quantity, ref, kept_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")

@@ -1,0 +1,73 @@
+import EscalatorCore
+import Foundation
+import HeapModule
+
+/// The engine loop: each case's escalation state and a deadline queue, so a tick evaluates only the cases that
+/// changed and those whose deadline is due, never every open case.
+public struct EscalationLoop: Sendable {
+    struct Entry: Comparable, Sendable {
+        let due: Date
+        let id: String
+        static func < (a: Entry, b: Entry) -> Bool { (a.due, a.id) < (b.due, b.id) }
+    }
+
+    public private(set) var states: [String: EscalationState] = [:]
+    private var queue = Heap<Entry>()
+    /// The deadline in force per case; queue entries that disagree are stale and skipped.
+    private var deadlines: [String: Date] = [:]
+    private var changed: Set<String> = []
+
+    public init(states: [String: EscalationState] = [:]) {
+        self.states = states
+    }
+
+    /// Marks a case as changed: it is evaluated on the next tick.
+    public mutating func markChanged(_ id: String) { changed.insert(id) }
+
+    /// Drops a case (deleted from the source).
+    public mutating func forget(_ id: String) {
+        deadlines[id] = nil
+        changed.remove(id)
+    }
+
+    /// The earliest deadline in the queue.
+    public mutating func nextDeadline() -> Date? {
+        while let top = queue.min, deadlines[top.id] != top.due { _ = queue.popMin() }
+        return queue.min?.due
+    }
+
+    public var pendingChanges: Int { changed.count }
+
+    /// Evaluates the changed cases and those due at `now`. `caseFor` gives a case as it stands at `now` (nil if it
+    /// is gone). Returns the notices, each with the case and state it was decided on.
+    public mutating func tick(
+        at now: Date, rules: Rules, caseFor: (String) -> Case?
+    ) -> [(notice: Notice, subject: Case, state: EscalationState)] {
+        var due = changed
+        changed.removeAll(keepingCapacity: true)
+        while let top = queue.min, top.due <= now {
+            _ = queue.popMin()
+            if deadlines[top.id] == top.due {
+                deadlines[top.id] = nil
+                due.insert(top.id)
+            }
+        }
+        var out: [(notice: Notice, subject: Case, state: EscalationState)] = []
+        for id in due.sorted() {
+            guard let subject = caseFor(id) else {
+                forget(id)
+                continue
+            }
+            let result = Engine.evaluate(subject, rules: rules, state: states[id] ?? .empty, now: now)
+            states[id] = result.state.occurrences.isEmpty && result.state.acknowledgements.isEmpty ? nil : result.state
+            if let next = result.nextDeadline {
+                deadlines[id] = next
+                queue.insert(Entry(due: next, id: id))
+            } else {
+                deadlines[id] = nil
+            }
+            out += result.notices.map { ($0, subject, result.state) }
+        }
+        return out.sorted { ($0.notice.dueAt, $0.notice.id) < ($1.notice.dueAt, $1.notice.id) }
+    }
+}

@@ -1,0 +1,82 @@
+import EscalatorConfig
+import EscalatorCore
+import EscalatorSources
+import EscalatorTestKit
+import Foundation
+import Testing
+
+@testable import EscalatorRuntime
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+@Suite struct EscalationLoopTests {
+    @Test func aTickEvaluatesOnlyChangedAndDueCases() throws {
+        let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        let story = DemoStory.order
+        var loop = EscalationLoop()
+        var evaluated: [String] = []
+        func caseFor(_ id: String, at now: Date) -> Case? {
+            evaluated.append(id)
+            return id == story.id ? story.asOf(now) : nil
+        }
+        loop.markChanged(story.id)
+        loop.markChanged("GONE")
+        let opened = story.openedAt
+        #expect(loop.tick(at: opened, rules: rules) { caseFor($0, at: opened) }.isEmpty)
+        #expect(evaluated == ["GONE", story.id])
+        // Nothing changed and nothing is due: nothing is evaluated.
+        evaluated = []
+        #expect(loop.tick(at: opened.addingTimeInterval(60), rules: rules) { caseFor($0, at: opened) }.isEmpty)
+        #expect(evaluated.isEmpty)
+        // At the next deadline the case is evaluated again and the warning goes out.
+        let deadline = loop.nextDeadline()
+        let next = try #require(deadline)
+        #expect(next == DemoStory.day(2, "16:00"))
+        let due = loop.tick(at: next, rules: rules) { caseFor($0, at: next) }
+        #expect(due.map(\.notice.trigger) == [.warn])
+        #expect(evaluated == [story.id])
+    }
+}
+
+@Suite struct DemoTests {
+    @Test func theDemoWritesADatabaseAndAConfigurationThatLoadsAndReadsIt() async throws {
+        let directory = try TemporaryDirectory("escalator-demo")
+        defer { directory.remove() }
+        let demo = Demo(rulesDirectory: "\(repositoryRoot)/Config", outputDirectory: directory.path)
+        let configuration = try demo.prepare()
+        #expect(configuration.source?.path == "\(directory.path)/orders.db")
+        #expect(configuration.mail?.spool == "\(directory.path)/spool")
+        let source = try CaseSources.open(try #require(configuration.source))
+        let batch = try await source.readAll(asOf: nil)
+        await source.close()
+        #expect(batch.problems.isEmpty, "\(batch.problems.prefix(3))")
+        #expect(batch.cases.count == Demo.backgroundOrders + 1)
+        let story = try #require(batch.cases.first { $0.id == "TT-1001" })
+        #expect(story.activity.count == DemoStory.order.activity.count)
+        // Read back through the database, the story escalates exactly as it does in memory.
+        var fromDatabase: [String] = []
+        Simulation.run(cases: [story], rules: configuration.rules, from: DemoStory.day(1, "00:00"), to: DemoStory.day(20, "00:00"), step: 900) { notice, _, _ in
+            fromDatabase.append("\(notice.dueAt) \(notice.id)")
+        }
+        var inMemory: [String] = []
+        Simulation.run(cases: [DemoStory.order], rules: configuration.rules, from: DemoStory.day(1, "00:00"), to: DemoStory.day(20, "00:00"), step: 900) { notice, _, _ in
+            inMemory.append("\(notice.dueAt) \(notice.id)")
+        }
+        #expect(fromDatabase == inMemory)
+        #expect(fromDatabase.first { $0.contains("/lay-out-proof/") && $0.hasSuffix("step2") } != nil)
+    }
+
+    @Test func noticesAsJSONLinesCarryTheContractFields() throws {
+        let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        var lines: [String] = []
+        Simulation.run(cases: [DemoStory.order], rules: rules, from: DemoStory.day(1, "00:00"), to: DemoStory.day(3, "12:00"), step: 900) { notice, _, _ in
+            lines.append(Simulation.json(notice, rules: rules))
+        }
+        let first = try #require(lines.first.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        #expect(first["at"] as? String == "2026-03-03T16:00:00+08:00")
+        #expect(first["case"] as? String == "TT-1001" && first["policy"] as? String == "keep-customer-informed")
+        #expect(first["step"] as? Int == 1 && first["trigger"] as? String == "warn")
+        #expect(first["to"] as? [String] == ["rep3"] && first["cc"] as? [String] == [])
+        #expect((first["notice_id"] as? String)?.hasPrefix("TT-1001/keep-customer-informed/") == true)
+    }
+}
