@@ -287,21 +287,12 @@ extension RulesBuilder {
                 ok = false
                 continue
             }
-            let field: CaseField
-            switch name {
-            case "kind": field = .kind
-            case "status": field = .status
-            case "owner": field = .owner
-            default:
-                if name.hasPrefix("attributes."), name.count > 11 {
-                    field = .attribute(String(name.dropFirst(11)))
-                } else {
-                    var message = "unknown case field \"\(name)\" in \(what) (kind, status, owner, or attributes.COLUMN)"
-                    if let guess = Suggest.closest(to: name, among: Self.matcherFields) { message += "; did you mean \"\(guess)\"?" }
-                    sink.error(key, message)
-                    ok = false
-                    continue
-                }
+            guard let field = Self.caseField(name) else {
+                var message = "unknown case field \"\(name)\" in \(what) (kind, status, owner, or attributes.COLUMN)"
+                if let guess = Suggest.closest(to: name, among: Self.matcherFields) { message += "; did you mean \"\(guess)\"?" }
+                sink.error(key, message)
+                ok = false
+                continue
             }
             let tests: [ValueTest]
             if let operators = value.entries.flatMap({ _ in YAMLMapping(value, "\(what).\(name)", sink) }) {
@@ -330,6 +321,16 @@ extension RulesBuilder {
             clauses += tests.map { CaseMatcher.Clause(field: field, test: $0) }
         }
         return ok ? CaseMatcher(clauses) : nil
+    }
+
+    /// `kind`, `status`, `owner` or `attributes.COLUMN`.
+    static func caseField(_ name: String) -> CaseField? {
+        switch name {
+        case "kind": return .kind
+        case "status": return .status
+        case "owner": return .owner
+        default: return name.hasPrefix("attributes.") && name.count > 11 ? .attribute(String(name.dropFirst(11))) : nil
+        }
     }
 
     /// Why a set of tests on one field can never all pass, if they cannot.
@@ -398,19 +399,11 @@ extension RulesBuilder {
                 rest = String(rest.dropFirst().dropLast())
             }
             let values = rest.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            let field: CaseField
-            switch fieldName {
-            case "kind": field = .kind
-            case "status": field = .status
-            case "owner": field = .owner
-            default:
-                guard fieldName.hasPrefix("attributes."), fieldName.count > 11 else {
-                    var message = "until: unknown case field \"\(fieldName)\""
-                    if let guess = Suggest.closest(to: fieldName, among: Self.matcherFields) { message += "; did you mean \"\(guess)\"?" }
-                    sink.error(node, message)
-                    return nil
-                }
-                field = .attribute(String(fieldName.dropFirst(11)))
+            guard let field = Self.caseField(fieldName) else {
+                var message = "until: unknown case field \"\(fieldName)\""
+                if let guess = Suggest.closest(to: fieldName, among: Self.matcherFields) { message += "; did you mean \"\(guess)\"?" }
+                sink.error(node, message)
+                return nil
             }
             if values.isEmpty {
                 sink.error(node, "until: \"\(trimmed)\" names no value")
