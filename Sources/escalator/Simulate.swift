@@ -1,0 +1,72 @@
+import ArgumentParser
+import EscalatorConfig
+import EscalatorCore
+import EscalatorOutputs
+import EscalatorRuntime
+import EscalatorSources
+import Foundation
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the real engine on a virtual clock against the configured source, with as-of reads.",
+        discussion: """
+            Reads every case with its history once, then at each step sees each case as it stood at that instant \
+            and runs the engine as the daemon would. It has no side effects unless --spool or --journal is given. \
+            Times are ISO 8601 (2026-03-02T00:00:00+08:00).
+            """)
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Start of the virtual clock (ISO 8601).") var from: String
+    @Option(help: "End of the virtual clock (ISO 8601).") var to: String
+    @Option(help: "Tick length, e.g. 15m or 1h.") var step: String = "15m"
+    @Option(help: "text or json (one JSON object per notice).") var format: DemoCommand.OutputFormat = .text
+    @Option(help: "Also write each notice's email into this Maildir spool.") var spool: String?
+    @Flag(help: "Also write each notice to the journal.") var journal = false
+
+    func run() async throws {
+        let parser = ISO8601DateFormatter()
+        guard let start = parser.date(from: from), let end = parser.date(from: to), start <= end else {
+            throw ValidationError("--from and --to must be ISO 8601 instants, e.g. 2026-03-02T00:00:00+08:00, with --from first")
+        }
+        guard case .success(let span) = Span.parse(step), let seconds = span.fixedSeconds, !span.isBusiness, seconds > 0 else {
+            throw ValidationError("--step must be a wall-clock duration such as 15m or 1h")
+        }
+        let result = ConfigLoader.load(directory: options.config)
+        for diagnostic in result.diagnostics { print(diagnostic, to: &standardError) }
+        guard let configuration = result.configuration, let settings = configuration.source else {
+            print("simulate: \(options.config) has no usable source section", to: &standardError)
+            throw ExitCode.failure
+        }
+        var mailer: NoticeMailer?
+        if let spool {
+            let templates = configuration.mail?.templates ?? "\(configuration.directory)/templates"
+            guard let renderer = NoticeRenderer.load(directory: FileManager.default.fileExists(atPath: templates) ? templates : nil, rules: configuration.rules).renderer else {
+                throw ExitCode.failure
+            }
+            let base = configuration.mail ?? MailSettings(fromAddress: "escalator@localhost.localdomain")
+            mailer = NoticeMailer(
+                settings: MailSettings(fromAddress: base.fromAddress, fromName: base.fromName, spool: spool, sendmail: base.sendmail, maxAttempts: base.maxAttempts, templates: base.templates),
+                renderer: renderer)
+        }
+        let writer = journal ? EventWriter(mode: .journal) : nil
+        let source = try CaseSources.open(settings)
+        let batch: SourceBatch
+        do {
+            batch = try await source.readAll(asOf: nil)
+            await source.close()
+        } catch {
+            await source.close()
+            print("simulate: \(error)", to: &standardError)
+            throw ExitCode.failure
+        }
+        let rules = configuration.rules
+        try Simulation.run(cases: batch.cases, rules: rules, from: start, to: end, step: TimeInterval(seconds)) { notice, subject, state in
+            if let mailer { try mailer.spool(notice, subject: subject, state: state, rules: rules) }
+            writer?.write(notice, emailMessageID: mailer?.messageID(notice))
+            switch format {
+            case .json: print(Simulation.json(notice, rules: rules))
+            case .text: print("\(UTCTimestamp.format(notice.dueAt))  \(NoticeText.message(notice))")
+            }
+        }
+    }
+}
