@@ -80,3 +80,58 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect((first["notice_id"] as? String)?.hasPrefix("TT-1001/keep-customer-informed/") == true)
     }
 }
+
+@Suite struct RuleTestTests {
+    static var shippedTests: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(repositoryRoot)/Config/tests")) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+    }
+
+    /// The shipped rules pass their own rule tests (what `escalator test Config/tests/*.yaml` runs).
+    @Test(arguments: shippedTests)
+    func theShippedRulesPassTheirTests(name: String) throws {
+        let (test, diagnostics) = RuleTestFile.load("\(repositoryRoot)/Config/tests/\(name)")
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        let file = try #require(test)
+        let rules = try #require(ConfigLoader.load(directory: file.rules).configuration).rules
+        let outcome = RuleTest.run(file, rules: rules)
+        #expect(outcome.passed, "\(outcome.diff)")
+        #expect(!file.expected.isEmpty)
+    }
+
+    @Test func aBrokenRuleFailsWithADiff() throws {
+        let copy = try TemporaryDirectory("escalator-ruletest")
+        defer { copy.remove() }
+        try FileManager.default.removeItem(atPath: copy.path)
+        try FileManager.default.copyItem(atPath: "\(repositoryRoot)/Config", toPath: copy.path)
+        let policies = "\(copy.path)/rules.d/40-policies.yaml"
+        let text = try String(contentsOfFile: policies, encoding: .utf8)
+        try text.replacingOccurrences(of: "    since: last(customer_update)        # the company's last message to the customer (or the order date)\n    breach_after: 2 business days",
+                                      with: "    since: last(customer_update)\n    breach_after: 3 business days")
+            .write(toFile: policies, atomically: true, encoding: .utf8)
+        let file = try #require(RuleTestFile.load("\(copy.path)/tests/keep-customer-informed.yaml").file)
+        let rules = try #require(ConfigLoader.load(directory: file.rules).configuration).rules
+        let outcome = RuleTest.run(file, rules: rules)
+        #expect(!outcome.passed)
+        #expect(outcome.diff.contains("- 2026-03-04T04:00:00Z T-SILENT keep-customer-informed step 2 breach to [rep3] cc [rep5]"))
+        #expect(outcome.diff.contains("+ 2026-03-05T04:00:00Z T-SILENT keep-customer-informed step 2 breach to [rep3] cc [rep5]"))
+    }
+
+    @Test func aBadTestFileIsDiagnosedWithItsLine() throws {
+        let directory = try TemporaryDirectory("escalator-ruletest-bad")
+        defer { directory.remove() }
+        try """
+            cases:
+              - id: X
+                opened_at: yesterday
+                activity:
+                  - { kind: customer_mesage, at: 2026-03-02T10:00:00+08:00 }
+            evaluate: { from: 2026-03-02T00:00:00+08:00, to: 2026-03-03T00:00:00+08:00 }
+            """.write(toFile: "\(directory.path)/t.yaml", atomically: true, encoding: .utf8)
+        let (file, diagnostics) = RuleTestFile.load("\(directory.path)/t.yaml")
+        #expect(file == nil)
+        #expect(diagnostics.map { "\($0)".replacingOccurrences(of: directory.path + "/", with: "") } == [
+            "t.yaml:3:16: error: opened_at \"yesterday\" is not an ISO 8601 instant with an offset, e.g. 2026-03-02T11:30:00+08:00",
+            "t.yaml:5:17: error: unknown activity kind \"customer_mesage\"; did you mean \"customer_message\"?",
+        ])
+    }
+}
