@@ -72,7 +72,7 @@ public final class EventWriter: @unchecked Sendable {
     }
 
     /// Writes a notice with every `ESCALATOR_*` field.
-    public func write(_ notice: Notice, emailMessageID: String?, timeZone: TimeZone = TimeZone(identifier: "UTC")!) {
+    public func write(_ notice: Notice, emailMessageID: String?) {
         write(priority: NoticeText.priority(notice), message: Self.oneLine(NoticeText.message(notice)), fields: Self.fields(notice, emailMessageID: emailMessageID))
     }
 

@@ -135,3 +135,16 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         ])
     }
 }
+
+@Suite struct ExplanationTests {
+    @Test func explainsPoliciesClocksTakenStepsAndTheNextOne() throws {
+        let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        let explanation = Explanation(subject: DemoStory.order, rules: rules, at: DemoStory.day(11, "10:30"))
+        let text = explanation.text()
+        #expect(text.contains("lay-out-proof (deadline, calendar store-hours): does not apply\n  ✓ kind = custom-order (kind = custom-order)\n  ✗ until activity.proof_sent: met"))
+        #expect(text.contains("    taken: step 2 due \(UTCTimestamp.format(DemoStory.day(11, "10:00")))"))
+        #expect(text.contains("    next: step 3 (escalate) at \(UTCTimestamp.format(DemoStory.day(11, "14:00"))) to rep5, cc rep3, prod"))
+        let silence = try #require(explanation.assessments.first { $0.policy.name == "keep-customer-informed" }?.clocks.first)
+        #expect(silence.elapsedSeconds == Int(18.5 * 3600) && silence.remainingSeconds == 0 && silence.pausedSeconds == 0)
+    }
+}

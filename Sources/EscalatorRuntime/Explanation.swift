@@ -1,0 +1,53 @@
+import EscalatorCore
+import Foundation
+
+/// What `explain` says about one case at one instant: per policy, whether it applies and why, its clocks, the
+/// steps already taken and what comes next. The steps taken are reconstructed by replaying the case through the
+/// engine from its opening (what the daemon would have done).
+public struct Explanation: Sendable {
+    public let caseID: String
+    public let at: Date
+    public let assessments: [PolicyAssessment]
+    public let state: EscalationState
+
+    public init(subject: Case, rules: Rules, at: Date, step: TimeInterval = 900) {
+        var state = EscalationState.empty
+        Simulation.run(cases: [subject], rules: rules, from: subject.openedAt, to: at, step: step) { _, _, newState in state = newState }
+        let now = subject.asOf(at) ?? subject
+        self.caseID = subject.id
+        self.at = at
+        self.state = state
+        self.assessments = Engine.assess(now, rules: rules, state: state, now: at)
+    }
+
+    /// Readable text, times in each policy's calendar.
+    public func text() -> String {
+        func hours(_ seconds: Int?) -> String {
+            guard let seconds else { return "-" }
+            return String(format: "%.1fh", Double(seconds) / 3600)
+        }
+        var out = ["Case \(caseID) at \(UTCTimestamp.format(at))"]
+        for assessment in assessments {
+            let policy = assessment.policy
+            out.append("")
+            out.append("\(policy.name) (\(policy.measure.name), calendar \(policy.calendar.name)): \(assessment.applies ? "applies" : "does not apply")")
+            for reason in assessment.reasons { out.append("  \(reason.passed ? "✓" : "✗") \(reason.text)") }
+            if assessment.applies && assessment.clocks.isEmpty { out.append("  no clock running (nothing to measure yet)") }
+            for clock in assessment.clocks {
+                let subject = clock.subject.map { " [\($0)\(clock.subjectText.map { ": \($0)" } ?? "")]" } ?? ""
+                out.append("  clock \(clock.key)\(subject)\(clock.isPaused ? " — PAUSED" : "")")
+                out.append("    started \(UTCTimestamp.format(clock.start)); working time elapsed \(hours(clock.elapsedSeconds)), paused \(hours(clock.pausedSeconds)), remaining \(hours(clock.remainingSeconds))")
+                if let warn = clock.warn { out.append("    warning at \(UTCTimestamp.format(warn))") }
+                out.append("    breach \(clock.breach.map(UTCTimestamp.format) ?? "not scheduled (paused)")")
+                let taken = state.occurrences.filter { $0.policy == policy.name && $0.clock == clock.key }.flatMap(\.taken)
+                for step in taken { out.append("    taken: step \(step.step)\(step.repeatNumber > 0 ? " repeat \(step.repeatNumber)" : "") due \(UTCTimestamp.format(step.dueAt))\(step.noticeID == nil ? " (folded into a later notice)" : "")") }
+                let takenKeys = Set(taken.map { "\($0.step).\($0.repeatNumber)" })
+                if let next = clock.schedule.first(where: { !takenKeys.contains("\($0.step).\($0.repeatNumber)") && $0.effective > at }) {
+                    let cc = next.cc.isEmpty ? "" : ", cc \(next.cc.map(\.id).joined(separator: ", "))"
+                    out.append("    next: step \(next.step) (\(next.trigger.rawValue)) at \(UTCTimestamp.format(next.effective)) to \(next.to.map(\.id).joined(separator: ", "))\(cc)")
+                }
+            }
+        }
+        return out.joined(separator: "\n")
+    }
+}

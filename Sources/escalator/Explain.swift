@@ -1,0 +1,39 @@
+import ArgumentParser
+import EscalatorConfig
+import EscalatorCore
+import EscalatorRuntime
+import EscalatorSources
+import Foundation
+
+struct Explain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Explain what the rules make of one case: which policies apply and why, the clocks, the steps taken and the next one.")
+
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "The case id.") var caseID: String
+    @Option(help: "The instant to explain at (ISO 8601); default now.") var at: String?
+
+    func run() async throws {
+        let instant: Date
+        if let at {
+            guard let parsed = ISO8601DateFormatter().date(from: at) else { throw ValidationError("--at must be ISO 8601, e.g. 2026-03-12T10:00:00+08:00") }
+            instant = parsed
+        } else {
+            instant = Date()
+        }
+        let result = ConfigLoader.load(directory: options.config)
+        for diagnostic in result.diagnostics { print(diagnostic, to: &standardError) }
+        guard let configuration = result.configuration, let settings = configuration.source else {
+            print("explain: \(options.config) has no usable source section", to: &standardError)
+            throw ExitCode.failure
+        }
+        let source = try CaseSources.open(settings)
+        let batch = try await source.readAll(asOf: nil)
+        await source.close()
+        guard let subject = batch.cases.first(where: { $0.id == caseID }), subject.openedAt <= instant else {
+            print("explain: no case \(caseID) open at \(UTCTimestamp.format(instant))", to: &standardError)
+            throw ExitCode.failure
+        }
+        print(Explanation(subject: subject, rules: configuration.rules, at: instant).text())
+    }
+}
