@@ -116,8 +116,8 @@ public struct NoticeRenderer: Sendable {
 }
 
 /// "Tue 2026-03-03 16:00 +08:00": wall time in a zone, without a DateFormatter per call.
-enum LocalTime {
-    static func format(_ date: Date, in zone: TimeZone) -> String {
+public enum LocalTime {
+    public static func format(_ date: Date, in zone: TimeZone) -> String {
         let offset = zone.secondsFromGMT(for: date)
         let seconds = Int(date.timeIntervalSince1970.rounded(.down)) + offset
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400

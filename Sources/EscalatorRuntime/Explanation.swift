@@ -1,4 +1,5 @@
 import EscalatorCore
+import EscalatorOutputs
 import Foundation
 
 /// What `explain` says about one case at one instant: per policy, whether it applies and why, its clocks, the
@@ -22,6 +23,8 @@ public struct Explanation: Sendable {
 
     /// Readable text, times in each policy's calendar.
     public func text() -> String {
+        var zone = TimeZone(identifier: "UTC")!
+        func show(_ date: Date) -> String { LocalTime.format(date, in: zone) }
         func hours(_ seconds: Int?) -> String {
             guard let seconds else { return "-" }
             return String(format: "%.1fh", Double(seconds) / 3600)
@@ -29,6 +32,7 @@ public struct Explanation: Sendable {
         var out = ["Case \(caseID) at \(UTCTimestamp.format(at))"]
         for assessment in assessments {
             let policy = assessment.policy
+            zone = policy.calendar.timeZone
             out.append("")
             out.append("\(policy.name) (\(policy.measure.name), calendar \(policy.calendar.name)): \(assessment.applies ? "applies" : "does not apply")")
             for reason in assessment.reasons { out.append("  \(reason.passed ? "✓" : "✗") \(reason.text)") }
@@ -36,15 +40,15 @@ public struct Explanation: Sendable {
             for clock in assessment.clocks {
                 let subject = clock.subject.map { " [\($0)\(clock.subjectText.map { ": \($0)" } ?? "")]" } ?? ""
                 out.append("  clock \(clock.key)\(subject)\(clock.isPaused ? " — PAUSED" : "")")
-                out.append("    started \(UTCTimestamp.format(clock.start)); working time elapsed \(hours(clock.elapsedSeconds)), paused \(hours(clock.pausedSeconds)), remaining \(hours(clock.remainingSeconds))")
-                if let warn = clock.warn { out.append("    warning at \(UTCTimestamp.format(warn))") }
-                out.append("    breach \(clock.breach.map(UTCTimestamp.format) ?? "not scheduled (paused)")")
+                out.append("    started \(show(clock.start)); working time elapsed \(hours(clock.elapsedSeconds)), paused \(hours(clock.pausedSeconds)), remaining \(hours(clock.remainingSeconds))")
+                if let warn = clock.warn { out.append("    warning at \(show(warn))") }
+                out.append("    breach \(clock.breach.map(show) ?? "not scheduled (paused)")")
                 let taken = state.occurrences.filter { $0.policy == policy.name && $0.clock == clock.key }.flatMap(\.taken)
-                for step in taken { out.append("    taken: step \(step.step)\(step.repeatNumber > 0 ? " repeat \(step.repeatNumber)" : "") due \(UTCTimestamp.format(step.dueAt))\(step.noticeID == nil ? " (folded into a later notice)" : "")") }
+                for step in taken { out.append("    taken: step \(step.step)\(step.repeatNumber > 0 ? " repeat \(step.repeatNumber)" : "") due \(show(step.dueAt))\(step.noticeID == nil ? " (folded into a later notice)" : "")") }
                 let takenKeys = Set(taken.map { "\($0.step).\($0.repeatNumber)" })
                 if let next = clock.schedule.first(where: { !takenKeys.contains("\($0.step).\($0.repeatNumber)") && $0.effective > at }) {
                     let cc = next.cc.isEmpty ? "" : ", cc \(next.cc.map(\.id).joined(separator: ", "))"
-                    out.append("    next: step \(next.step) (\(next.trigger.rawValue)) at \(UTCTimestamp.format(next.effective)) to \(next.to.map(\.id).joined(separator: ", "))\(cc)")
+                    out.append("    next: step \(next.step) (\(next.trigger.rawValue)) at \(show(next.effective)) to \(next.to.map(\.id).joined(separator: ", "))\(cc)")
                 }
             }
         }
