@@ -31,6 +31,11 @@ public struct MailSettings: Sendable, Hashable {
         self.templates = templates
     }
 
+    /// The same settings with another spool folder.
+    public func with(spool: String) -> MailSettings {
+        MailSettings(fromAddress: fromAddress, fromName: fromName, spool: spool, sendmail: sendmail, maxAttempts: maxAttempts, templates: templates)
+    }
+
     /// The domain of the From address, used in Message-IDs.
     public var domain: String { fromAddress.split(separator: "@").last.map(String.init) ?? "escalator.invalid" }
 }

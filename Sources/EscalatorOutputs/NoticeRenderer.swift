@@ -51,6 +51,14 @@ public struct NoticeRenderer: Sendable {
         return (diagnostics.errorCount == 0 ? NoticeRenderer(library: library) : nil, diagnostics)
     }
 
+    /// Loads the templates of a configuration: the folder `mail.templates` names, else its `templates/` folder if
+    /// there is one, else the built-in default alone. The daemon and every tool load them this way.
+    public static func load(for configuration: Configuration) -> (renderer: NoticeRenderer?, diagnostics: [Diagnostic]) {
+        let folder = configuration.mail?.templates ?? "\(configuration.directory)/templates"
+        let exists = FileManager.default.fileExists(atPath: folder)
+        return load(directory: exists ? folder : nil, rules: configuration.rules)
+    }
+
     /// The body of a notice for one recipient.
     public func body(_ notice: Notice, recipient: Notice.Addressee, subject: Case?, state: EscalationState?, rules: Rules) -> String {
         let context = Self.context(notice, recipient: recipient, subject: subject, state: state, rules: rules)

@@ -69,9 +69,7 @@ public final class PostgresCaseSource: CaseSource {
     }
 
     public func readDirectory() async throws -> (people: [Person], problems: [SourceProblem])? {
-        guard let query = reader.settings.directory else { return nil }
-        let mapped = try await fetch(query.sql, []).map(reader.mapper.mapPerson)
-        return (mapped.compactMap(\.person), mapped.flatMap(\.problems))
+        try await reader.readDirectory(fetch: fetch)
     }
 
     public func close() async {

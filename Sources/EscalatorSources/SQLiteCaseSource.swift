@@ -32,10 +32,7 @@ public final class SQLiteCaseSource: CaseSource {
     }
 
     public func readDirectory() async throws -> (people: [Person], problems: [SourceProblem])? {
-        guard let query = reader.settings.directory else { return nil }
-        let rows = try await fetch(query.sql, [])
-        let mapped = rows.map(reader.mapper.mapPerson)
-        return (mapped.compactMap(\.person), mapped.flatMap(\.problems))
+        try await reader.readDirectory(fetch: fetch)
     }
 
     public func close() async {

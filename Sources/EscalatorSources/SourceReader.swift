@@ -63,6 +63,12 @@ struct SourceReader: Sendable {
         return finish(batch, asOf: asOf)
     }
 
+    func readDirectory(fetch: Fetch) async throws -> (people: [Person], problems: [SourceProblem])? {
+        guard let query = settings.directory else { return nil }
+        let mapped = try await fetch(query.sql, []).map(mapper.mapPerson)
+        return (mapped.compactMap(\.person), mapped.flatMap(\.problems))
+    }
+
     private func assemble(caseRows: [RowMapper.Row], isComplete: Bool) -> SourceBatch {
         var cases: [Case] = []
         var problems: [SourceProblem] = []

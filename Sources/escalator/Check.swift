@@ -27,9 +27,7 @@ struct Check: AsyncParsableCommand {
         var diagnostics = result.diagnostics
         if let configuration = result.configuration {
             // The mail templates are part of the configuration: the daemon loads them the same way.
-            let folder = configuration.mail?.templates ?? "\(configuration.directory)/templates"
-            let exists = FileManager.default.fileExists(atPath: folder)
-            diagnostics += NoticeRenderer.load(directory: exists ? folder : nil, rules: configuration.rules).diagnostics
+            diagnostics += NoticeRenderer.load(for: configuration).diagnostics
         }
         for diagnostic in diagnostics { print(diagnostic, to: &standardError) }
         let errors = diagnostics.errorCount

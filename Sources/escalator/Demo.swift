@@ -38,8 +38,7 @@ struct DemoCommand: AsyncParsableCommand {
         let source = try CaseSources.open(sourceSettings)
         let batch = try await source.readAll(asOf: nil)
         await source.close()
-        let templates = mail.templates ?? "\(configuration.directory)/templates"
-        let (renderer, templateProblems) = NoticeRenderer.load(directory: FileManager.default.fileExists(atPath: templates) ? templates : nil, rules: configuration.rules)
+        let (renderer, templateProblems) = NoticeRenderer.load(for: configuration)
         guard let renderer else {
             for problem in templateProblems { print(problem, to: &standardError) }
             throw ExitCode.failure

@@ -39,14 +39,13 @@ struct Simulate: AsyncParsableCommand {
         }
         var mailer: NoticeMailer?
         if let spool {
-            let templates = configuration.mail?.templates ?? "\(configuration.directory)/templates"
-            guard let renderer = NoticeRenderer.load(directory: FileManager.default.fileExists(atPath: templates) ? templates : nil, rules: configuration.rules).renderer else {
+            let (renderer, problems) = NoticeRenderer.load(for: configuration)
+            guard let renderer else {
+                for problem in problems { print(problem, to: &standardError) }
                 throw ExitCode.failure
             }
             let base = configuration.mail ?? MailSettings(fromAddress: "escalator@localhost.localdomain")
-            mailer = NoticeMailer(
-                settings: MailSettings(fromAddress: base.fromAddress, fromName: base.fromName, spool: spool, sendmail: base.sendmail, maxAttempts: base.maxAttempts, templates: base.templates),
-                renderer: renderer)
+            mailer = NoticeMailer(settings: base.with(spool: spool), renderer: renderer)
         }
         let writer = journal ? EventWriter(mode: .journal) : nil
         let source = try CaseSources.open(settings)
