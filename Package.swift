@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The pure domain: cases, signals, calendars, policies, ladders and the engine. Foundation only.
@@ -71,6 +72,30 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
+        // The daemon's durable state: occurrences, acknowledgements, deadlines and the outbox (SQLite, WAL).
+        .target(
+            name: "EscalatorState",
+            dependencies: [
+                "EscalatorCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // `escalator run`: the scheduler, outbox and watchdog services, reload and shutdown.
+        .target(
+            name: "EscalatorDaemon",
+            dependencies: [
+                "EscalatorCore",
+                "EscalatorConfig",
+                "EscalatorSources",
+                "EscalatorOutputs",
+                "EscalatorRuntime",
+                "EscalatorState",
+                "Systemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Helpers shared by test targets: a throwaway PostgreSQL server, temporary directories.
         .target(
             name: "EscalatorTestKit",
@@ -86,6 +111,9 @@ let package = Package(
                 "EscalatorSources",
                 "EscalatorOutputs",
                 "EscalatorRuntime",
+                "EscalatorState",
+                "EscalatorDaemon",
+                "Systemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -10,6 +10,8 @@ public struct Configuration: Sendable {
     public let source: SourceSettings?
     /// How notices are mailed; nil when the directory has no `mail` section (journal only).
     public let mail: MailSettings?
+    /// Where the daemon keeps its state.
+    public let state: StateSettings
     /// The files read, in load order.
     public let files: [String]
 }
@@ -25,7 +27,7 @@ public enum ConfigLoader {
     }
 
     /// The top-level sections a rule file may hold.
-    static let sections = ["defaults", "calendars", "people", "raci", "ladder", "ladders", "policies", "source", "mail"]
+    static let sections = ["defaults", "calendars", "people", "raci", "ladder", "ladders", "policies", "source", "mail", "state"]
 
     /// Loads and validates a configuration directory.
     public static func load(directory: String) -> Result {
@@ -58,13 +60,14 @@ public enum ConfigLoader {
         let rules = builder.build()
         let source = builder.buildSource()
         let mail = builder.buildMail()
+        let state = builder.buildState()
         let sorted = sink.items.enumerated().sorted { a, b in
             let (x, y) = (a.element, b.element)
             let fx = files.firstIndex(of: x.file) ?? Int.max
             let fy = files.firstIndex(of: y.file) ?? Int.max
             return (fx, x.file, x.line, x.column, a.offset) < (fy, y.file, y.line, y.column, b.offset)
         }.map(\.element)
-        let configuration = sorted.errorCount == 0 ? rules.map { Configuration(directory: dir, rules: $0, source: source, mail: mail, files: files) } : nil
+        let configuration = sorted.errorCount == 0 ? rules.map { Configuration(directory: dir, rules: $0, source: source, mail: mail, state: state, files: files) } : nil
         return Result(configuration: configuration, diagnostics: sorted)
     }
 

@@ -33,7 +33,7 @@ final class RulesBuilder {
             top.allowOnly(ConfigLoader.sections)
             for (key, value) in top.entries {
                 guard let name = key.scalar, ConfigLoader.sections.contains(name) else { continue }
-                if ["ladder", "defaults", "source", "mail"].contains(name), let first = sections.first(where: { $0.name == name }) {
+                if ["ladder", "defaults", "source", "mail", "state"].contains(name), let first = sections.first(where: { $0.name == name }) {
                     sink.error(key, "\"\(name)\" is already set at \(location(first.key)); set it in one file only")
                     continue
                 }

@@ -117,6 +117,14 @@ public struct EscalationState: Sendable, Hashable, Codable {
         public let takenAt: Date
         /// The notice sent for it; nil when it was folded into a catch-up notice.
         public let noticeID: String?
+
+        public init(step: Int, repeatNumber: Int, dueAt: Date, takenAt: Date, noticeID: String?) {
+            self.step = step
+            self.repeatNumber = repeatNumber
+            self.dueAt = dueAt
+            self.takenAt = takenAt
+            self.noticeID = noticeID
+        }
     }
 
     /// One run of a policy's condition on the case, from first notice to clear.
@@ -132,6 +140,21 @@ public struct EscalationState: Sendable, Hashable, Codable {
         /// Everyone notified so far, by directory id.
         public var notified: [String]
         public var clearedAt: Date?
+
+        public init(
+            policy: String, clock: String, ordinal: Int, subject: String?, startedAt: Date, breachAt: Date?,
+            taken: [TakenStep], notified: [String], clearedAt: Date?
+        ) {
+            self.policy = policy
+            self.clock = clock
+            self.ordinal = ordinal
+            self.subject = subject
+            self.startedAt = startedAt
+            self.breachAt = breachAt
+            self.taken = taken
+            self.notified = notified
+            self.clearedAt = clearedAt
+        }
 
         public var id: String { "\(clock).\(ordinal)" }
     }

@@ -29,12 +29,14 @@ public final class EventWriter: @unchecked Sendable {
         return isatty(STDERR_FILENO) == 1 ? .terminal : .pipe
     }
 
-    /// Writes one entry: a message, its syslog priority (0–7) and extra fields (journal field names).
-    public func write(priority: Int, message: String, fields: [(name: String, value: String)]) {
+    /// Writes one entry: a message, its syslog priority (0–7) and extra fields (journal field names). Returns false
+    /// if the journal refused it (journald not running, say).
+    @discardableResult
+    public func write(priority: Int, message: String, fields: [(name: String, value: String)]) -> Bool {
         switch mode {
         case .journal:
             let entry = [("MESSAGE", message), ("PRIORITY", String(priority)), ("SYSLOG_IDENTIFIER", "escalator")] + fields
-            journal.send(entry.map { (name: $0.0, value: $0.1) })
+            return journal.send(entry.map { (name: $0.0, value: $0.1) }) == 0
         case .terminal, .pipe:
             let shown = fields.filter { $0.name != "MESSAGE_ID" }.map { "\($0.name.lowercased())=\(Self.oneLine($0.value))" }
             var line = Self.oneLine(message)
@@ -47,6 +49,7 @@ public final class EventWriter: @unchecked Sendable {
             lock.lock()
             output.write(Data((line + "\n").utf8))
             lock.unlock()
+            return true
         }
     }
 
@@ -72,7 +75,8 @@ public final class EventWriter: @unchecked Sendable {
     }
 
     /// Writes a notice with every `ESCALATOR_*` field.
-    public func write(_ notice: Notice, emailMessageID: String?) {
+    @discardableResult
+    public func write(_ notice: Notice, emailMessageID: String?) -> Bool {
         write(priority: NoticeText.priority(notice), message: Self.oneLine(NoticeText.message(notice)), fields: Self.fields(notice, emailMessageID: emailMessageID))
     }
 

@@ -21,6 +21,8 @@ public struct Demo {
     }
 
     public var configDirectory: String { "\(outputDirectory)/config" }
+    /// Where `escalator run --config DIR/config` keeps its state and spool, apart from the demo's own emails.
+    public var liveDirectory: String { "\(outputDirectory)/live" }
     public var databasePath: String { "\(outputDirectory)/orders.db" }
     public var spoolPath: String { "\(outputDirectory)/spool" }
 
@@ -40,7 +42,7 @@ public struct Demo {
         let main = try String(contentsOfFile: "\(rulesDirectory)/escalator.yaml", encoding: .utf8)
         try (main + """
 
-            # Added by `escalator demo`: the demo order database and a spool inside \(outputDirectory).
+            # Added by `escalator demo`: the demo order database, and the daemon's spool and state inside \(outputDirectory).
             source:
               driver: sqlite
               path: \(databasePath)
@@ -55,7 +57,9 @@ public struct Demo {
             mail:
               from: escalator@trophy.example
               from_name: Trophy-Trove escalations
-              spool: \(spoolPath)
+              spool: \(liveDirectory)/spool
+            state:
+              directory: \(liveDirectory)/state
 
             """).write(toFile: "\(configDirectory)/escalator.yaml", atomically: true, encoding: .utf8)
 
@@ -69,6 +73,8 @@ public struct Demo {
         }
         try background.writeSQLite(path: databasePath, staffRows: staff, extra: [DemoStory.rows])
         if manager.fileExists(atPath: spoolPath) { try manager.removeItem(atPath: spoolPath) }
+        // A fresh database needs a fresh daemon state: the old one recorded steps for the orders it replaced.
+        if manager.fileExists(atPath: liveDirectory) { try manager.removeItem(atPath: liveDirectory) }
 
         let result = ConfigLoader.load(directory: configDirectory)
         guard let configuration = result.configuration else {

@@ -16,6 +16,8 @@ public struct EscalationLoop: Sendable {
     /// The deadline in force per case; queue entries that disagree are stale and skipped.
     private var deadlines: [String: Date] = [:]
     private var changed: Set<String> = []
+    /// Cases whose state or deadline changed since the last `drainTouched()`.
+    private var touched: Set<String> = []
 
     public init(states: [String: EscalationState] = [:]) {
         self.states = states
@@ -26,8 +28,27 @@ public struct EscalationLoop: Sendable {
 
     /// Drops a case (deleted from the source).
     public mutating func forget(_ id: String) {
-        deadlines[id] = nil
+        if deadlines.removeValue(forKey: id) != nil { touched.insert(id) }
         changed.remove(id)
+    }
+
+    /// The deadline in force for a case.
+    public func deadline(of id: String) -> Date? { deadlines[id] }
+
+    /// Replaces a case's acknowledgements and marks it changed, so the next tick applies them.
+    public mutating func setAcknowledgements(_ acknowledgements: [Acknowledgement], for id: String) {
+        var state = states[id] ?? .empty
+        guard state.acknowledgements != acknowledgements else { return }
+        state.acknowledgements = acknowledgements
+        states[id] = state.occurrences.isEmpty && state.acknowledgements.isEmpty ? nil : state
+        changed.insert(id)
+    }
+
+    /// The cases whose escalation state or deadline changed since the last call, with both as they are now:
+    /// what a durable store has to record.
+    public mutating func drainTouched() -> [(id: String, state: EscalationState, deadline: Date?)] {
+        defer { touched.removeAll(keepingCapacity: true) }
+        return touched.sorted().map { ($0, states[$0] ?? .empty, deadlines[$0]) }
     }
 
     /// The earliest deadline in the queue.
@@ -58,8 +79,10 @@ public struct EscalationLoop: Sendable {
                 forget(id)
                 continue
             }
-            let result = Engine.evaluate(subject, rules: rules, state: states[id] ?? .empty, now: now)
+            let before = states[id] ?? .empty
+            let result = Engine.evaluate(subject, rules: rules, state: before, now: now)
             states[id] = result.state.occurrences.isEmpty && result.state.acknowledgements.isEmpty ? nil : result.state
+            if result.state != before || result.nextDeadline != deadlines[id] { touched.insert(id) }
             if let next = result.nextDeadline {
                 deadlines[id] = next
                 queue.insert(Entry(due: next, id: id))

@@ -43,7 +43,7 @@ struct DemoCommand: AsyncParsableCommand {
             for problem in templateProblems { print(problem, to: &standardError) }
             throw ExitCode.failure
         }
-        let mailer = NoticeMailer(settings: mail, renderer: renderer)
+        let mailer = NoticeMailer(settings: mail.with(spool: demo.spoolPath), renderer: renderer)
         let toJournal = Journal.isReachable
         let writer = EventWriter(mode: toJournal ? .journal : EventWriter.automaticMode())
         let rules = configuration.rules
@@ -68,9 +68,11 @@ struct DemoCommand: AsyncParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         print("""
 
-            \(total) notices for \(batch.cases.count) orders in \(String(format: "%.1f", seconds)) s; \(mailed) emails in \(mail.spool)/new \
+            \(total) notices for \(batch.cases.count) orders in \(String(format: "%.1f", seconds)) s; \(mailed) emails in \(demo.spoolPath)/new \
             (\(toJournal ? "and in the journal: journalctl -t escalator" : "no journal here: the story's notices went to standard error")).
             The demo configuration is \(configuration.directory)/; check it with: escalator check --config \(configuration.directory)
+            Watch the real daemon work on the same orders today (Ctrl-C stops it; state and spool go to \(demo.liveDirectory)/):
+                escalator run --config \(configuration.directory)
             """)
     }
 

@@ -1,0 +1,282 @@
+import EscalatorConfig
+import EscalatorCore
+import EscalatorOutputs
+import EscalatorRuntime
+import EscalatorSources
+import EscalatorState
+import Foundation
+import Logging
+
+/// The daemon's state and one scheduler cycle: poll what changed, apply acknowledgements, evaluate the changed and
+/// due cases, and record the steps taken together with their notices in one state-store transaction.
+///
+/// Every method takes `now`, so tests drive the daemon on a virtual clock. Delivery of the queued notices is the
+/// `OutboxDelivery`'s job.
+public actor Daemon {
+    public private(set) var configuration: Configuration
+    /// Counts configurations in force since start: 1, then +1 per successful reload.
+    public private(set) var generation = 1
+    let store: StateStore
+    let events: EventWriter
+    let logger: Logger
+    private var loop: EscalationLoop
+    private var cases: [String: Case] = [:]
+    private var openCases = 0
+    private var rules: Rules
+    private var source: (any CaseSource)?
+    private var poller: SourcePoller?
+    private var nextPoll = Date.distantPast
+    private var lastPoll: Date?
+    private var ackVersion: Int64 = 0
+    private var mailer: NoticeMailer?
+    private var mailProblem: String?
+    private let faults: FaultPoints
+
+    /// What a cycle did.
+    public struct CycleReport: Sendable {
+        public var polled = false
+        public var changedCases = 0
+        public var queued = 0
+        public var notices: [String] = []
+        /// When the next cycle is needed.
+        public var nextWake: Date = .distantFuture
+    }
+
+    public init(configuration: Configuration, store: StateStore, events: EventWriter, logger: Logger, faults: FaultPoints = FaultPoints()) throws {
+        guard let settings = configuration.source else {
+            throw StateError("\(configuration.directory) has no source section: the daemon needs an order database to poll")
+        }
+        self.configuration = configuration
+        self.store = store
+        self.events = events
+        self.logger = logger
+        self.faults = faults
+        self.rules = configuration.rules
+        self.loop = EscalationLoop(states: try store.loadStates())
+        self.ackVersion = try store.acknowledgementVersion()
+        let source = try CaseSources.open(settings)
+        self.source = source
+        self.poller = SourcePoller(source: source, settings: settings)
+        try self.mailer = Self.makeMailer(configuration)
+    }
+
+    static func makeMailer(_ configuration: Configuration) throws -> NoticeMailer? {
+        guard let settings = configuration.mail else { return nil }
+        let (renderer, problems) = NoticeRenderer.load(for: configuration)
+        guard let renderer else { throw StateError(problems.map(\.description).joined(separator: "\n")) }
+        return NoticeMailer(settings: settings, renderer: renderer)
+    }
+
+    /// How notices are delivered under the configuration in force.
+    public var delivery: OutboxDelivery {
+        OutboxDelivery(store: store, events: events, spool: mailer.map { MailSpool(root: $0.settings.spool) }, faults: faults)
+    }
+
+    public var sourceHealth: SourceHealth? {
+        get async { await poller?.health }
+    }
+
+    // MARK: - The cycle
+
+    /// One scheduler cycle at `now`.
+    public func cycle(now: Date) async throws -> CycleReport {
+        var report = CycleReport()
+        if now >= nextPoll, let poller {
+            report.polled = true
+            let outcome = await poller.poll(now: now)
+            lastPoll = now
+            nextPoll = outcome.nextPoll
+            record(outcome, now: now)
+            if outcome.wasFullResync, let source { await refreshDirectory(source) }
+            for subject in outcome.changed {
+                if let old = cases[subject.id], old.closedAt == nil { openCases -= 1 }
+                if subject.closedAt == nil { openCases += 1 }
+                cases[subject.id] = subject
+                loop.markChanged(subject.id)
+            }
+            for id in outcome.removed {
+                if let old = cases.removeValue(forKey: id), old.closedAt == nil { openCases -= 1 }
+                loop.forget(id)
+            }
+            report.changedCases = outcome.changed.count + outcome.removed.count
+        }
+        try applyAcknowledgementChanges(now: now)
+
+        let decided = loop.tick(at: now, rules: rules) { cases[$0] }
+        var commit = StateStore.Commit()
+        for (id, state, deadline) in loop.drainTouched() {
+            commit.states.append((id, state))
+            commit.deadlines.append((id, deadline))
+        }
+        for (notice, subject, state) in decided {
+            commit.notices.append(queued(notice, subject: subject, state: state))
+            report.notices.append(notice.id)
+        }
+        commit.meta = await meta(now: now)
+        report.queued = try store.commit(commit, at: now)
+        if report.queued > 0 { faults.reach(.afterCommit) }
+        report.nextWake = min(nextPoll, loop.nextDeadline() ?? .distantFuture)
+        return report
+    }
+
+    private func queued(_ notice: Notice, subject: Case, state: EscalationState) -> StateStore.QueuedNotice {
+        guard let mailer, let message = mailer.message(notice, subject: subject, state: state, rules: rules) else {
+            return StateStore.QueuedNotice(notice: notice, email: nil, spoolName: nil)
+        }
+        return StateStore.QueuedNotice(notice: notice, email: message.rendered(), spoolName: MailSpool.fileName(noticeID: notice.id))
+    }
+
+    private func record(_ outcome: SourcePoller.Outcome, now: Date) {
+        switch outcome.healthEvent {
+        case .down(let since, let error):
+            events.write(
+                priority: 3, message: "The order database is unreachable: \(error). Escalation continues on the cases already read; retrying.",
+                fields: [("MESSAGE_ID", EventID.sourceDown.messageID), ("ESCALATOR_SOURCE_DOWN_SINCE", TimestampFormat.iso(since))])
+        case .up(let after, let attempts):
+            events.write(
+                priority: 5, message: "The order database is reachable again after \(Int(after)) s and \(attempts) failed attempts; catching up.",
+                fields: [("MESSAGE_ID", EventID.sourceUp.messageID), ("ESCALATOR_OUTAGE_SECONDS", String(Int(after)))])
+        case nil: break
+        }
+        for problem in outcome.problems {
+            var fields: [(name: String, value: String)] = [("MESSAGE_ID", EventID.badRow.messageID), ("ESCALATOR_QUERY", problem.query)]
+            if let id = problem.caseID { fields.append(("ESCALATOR_CASE", id)) }
+            events.write(priority: 4, message: "Bad row in the order database: \(problem)", fields: fields)
+        }
+    }
+
+    private func refreshDirectory(_ source: any CaseSource) async {
+        guard configuration.source?.directory != nil else { return }
+        do {
+            guard let people = try await source.readDirectory() else { return }
+            let (combined, problems) = configuration.rules.adding(people: people.people)
+            for problem in problems { logger.warning("directory query: \(problem)") }
+            rules = combined
+        } catch {
+            logger.warning("directory query failed, keeping the people read before: \(error)")
+        }
+    }
+
+    private func applyAcknowledgementChanges(now: Date) throws {
+        let (changed, version) = try store.acknowledgementChanges(after: ackVersion)
+        ackVersion = version
+        for caseID in Set(changed.map(\.caseID)) {
+            loop.setAcknowledgements(try store.acknowledgements(caseID: caseID), for: caseID)
+        }
+        for record in changed {
+            let ack = record.acknowledgement
+            let what = ack.policy.map { "policy \($0)" } ?? "every policy"
+            let message = record.revokedAt == nil
+                ? "Acknowledgement by \(ack.by) of case \(record.caseID) (\(what)) until \(TimestampFormat.iso(ack.until)) is in force"
+                : "Acknowledgement by \(ack.by) of case \(record.caseID) (\(what)) was withdrawn by \(record.revokedBy ?? "?")"
+            logger.info("\(message)", metadata: ["case": "\(record.caseID)"])
+        }
+    }
+
+    // MARK: - Reload
+
+    /// What a reload did.
+    public enum ReloadOutcome: Sendable {
+        case applied(generation: Int, removedPolicies: [String])
+        case rejected([Diagnostic])
+    }
+
+    /// Validates the whole configuration in `directory`, then swaps it in at once. An invalid one changes nothing.
+    public func reload(now: Date) async -> ReloadOutcome {
+        let result = ConfigLoader.load(directory: configuration.directory)
+        guard let next = result.configuration else { return .rejected(result.diagnostics.filter { $0.severity == .error }) }
+        guard let settings = next.source else {
+            return .rejected([Diagnostic(.error, file: next.files.first ?? next.directory, line: 1, column: 1, message: "the source section is missing: the daemon needs it")])
+        }
+        let newMailer: NoticeMailer?
+        do {
+            newMailer = try Self.makeMailer(next)
+        } catch {
+            return .rejected([Diagnostic(.error, file: next.directory, line: 1, column: 1, message: "mail templates: \(error)")])
+        }
+        if settings != configuration.source {
+            do {
+                let newSource = try CaseSources.open(settings)
+                if let source { await source.close() }
+                source = newSource
+                poller = SourcePoller(source: newSource, settings: settings)
+                nextPoll = .distantPast
+            } catch {
+                return .rejected([Diagnostic(.error, file: next.directory, line: 1, column: 1, message: "source: \(error)")])
+            }
+        }
+        let kept = Set(next.rules.policies.map(\.name))
+        let removed = configuration.rules.policies.map(\.name).filter { !kept.contains($0) }
+        for policy in removed {
+            let open = loop.states.values.reduce(0) { $0 + $1.occurrences.filter { $0.policy == policy && $0.clearedAt == nil }.count }
+            logger.notice("policy \(policy) was removed from the rules: its \(open) open occurrences stop escalating")
+        }
+        configuration = next
+        rules = next.rules
+        mailer = newMailer
+        generation += 1
+        if let source { await refreshDirectory(source) }
+        for id in cases.keys { loop.markChanged(id) }
+        return .applied(generation: generation, removedPolicies: removed)
+    }
+
+    // MARK: - Status
+
+    /// The one-line status: `rules v3 · 1,204 open · 17 breached · next deadline 14:05 · source ok`.
+    public func statusLine(now: Date) async -> String {
+        let breached = loop.states.values.filter { state in
+            state.occurrences.contains { $0.clearedAt == nil && ($0.breachAt.map { $0 <= now } ?? false) }
+        }.count
+        var parts = ["rules v\(generation)", "\(Self.grouped(openCases)) open", "\(Self.grouped(breached)) breached"]
+        if let next = loop.nextDeadline() {
+            parts.append("next deadline \(Self.clockTime(next, now: now))")
+        } else {
+            parts.append("no deadline pending")
+        }
+        if let health = await poller?.health, let since = health.downSince {
+            parts.append("source DOWN since \(Self.clockTime(since, now: now)) (degraded)")
+        } else {
+            parts.append(lastPoll == nil ? "source not polled yet" : "source ok")
+        }
+        return parts.joined(separator: " · ")
+    }
+
+    private func meta(now: Date) async -> [String: String] {
+        var meta = [
+            "status": await statusLine(now: now), "last_tick": TimestampFormat.iso(now), "generation": String(generation),
+            "open_cases": String(openCases), "pid": String(getpid()), "config": configuration.directory,
+        ]
+        if let lastPoll { meta["last_poll"] = TimestampFormat.iso(lastPoll) }
+        if let health = await poller?.health {
+            meta["source"] = health.downSince.map { "down since \(TimestampFormat.iso($0)): \(health.lastError ?? "")" } ?? (lastPoll == nil ? "not polled yet" : "ok")
+        }
+        return meta
+    }
+
+    static func grouped(_ number: Int) -> String {
+        let digits = String(number)
+        var out = ""
+        for (index, character) in digits.enumerated() {
+            if index > 0 && (digits.count - index) % 3 == 0 { out += "," }
+            out.append(character)
+        }
+        return out
+    }
+
+    /// HH:MM in local time, with the date when it is not today.
+    static func clockTime(_ date: Date, now: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = .current
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
+        let time = "\(String(parts.hour ?? 0).leftPadded(2)):\(String(parts.minute ?? 0).leftPadded(2))"
+        if calendar.isDate(date, inSameDayAs: now) { return time }
+        return "\(parts.year ?? 0)-\(String(parts.month ?? 0).leftPadded(2))-\(String(parts.day ?? 0).leftPadded(2)) \(time)"
+    }
+
+    /// Closes the source.
+    public func close() async {
+        if let source { await source.close() }
+        source = nil
+        poller = nil
+    }
+}
