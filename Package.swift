@@ -142,6 +142,13 @@ let package = Package(
             dependencies: ["EscalatorRuntime", "EscalatorConfig", "EscalatorCore", "EscalatorSources", "EscalatorTestKit"]
         ),
         .testTarget(
+            name: "EscalatorDaemonTests",
+            dependencies: [
+                "EscalatorDaemon", "EscalatorState", "EscalatorRuntime", "EscalatorConfig", "EscalatorCore", "EscalatorSources",
+                "EscalatorOutputs", "EscalatorTestKit", "escalator", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "EscalatorSourcesTests",
             dependencies: ["EscalatorSources", "EscalatorConfig", "EscalatorCore", "EscalatorTestKit"]
         ),

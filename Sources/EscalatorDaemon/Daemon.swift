@@ -31,6 +31,8 @@ public actor Daemon {
     private var mailer: NoticeMailer?
     private var mailProblem: String?
     private let faults: FaultPoints
+    /// Reads the source as it stood at each cycle's `now` (as-of reads): for replaying history on a virtual clock.
+    private let replay: Bool
 
     /// What a cycle did.
     public struct CycleReport: Sendable {
@@ -42,15 +44,17 @@ public actor Daemon {
         public var nextWake: Date = .distantFuture
     }
 
-    public init(configuration: Configuration, store: StateStore, events: EventWriter, logger: Logger, faults: FaultPoints = FaultPoints()) throws {
-        guard let settings = configuration.source else {
-            throw StateError("\(configuration.directory) has no source section: the daemon needs an order database to poll")
-        }
+    public init(
+        configuration: Configuration, store: StateStore, events: EventWriter, logger: Logger, faults: FaultPoints = FaultPoints(),
+        replay: Bool = false
+    ) throws {
+        guard let settings = configuration.source else { throw Daemon.noSource(configuration) }
         self.configuration = configuration
         self.store = store
         self.events = events
         self.logger = logger
         self.faults = faults
+        self.replay = replay
         self.rules = configuration.rules
         self.loop = EscalationLoop(states: try store.loadStates())
         self.ackVersion = try store.acknowledgementVersion()
@@ -58,6 +62,15 @@ public actor Daemon {
         self.source = source
         self.poller = SourcePoller(source: source, settings: settings)
         try self.mailer = Self.makeMailer(configuration)
+    }
+
+    /// The configuration names no order database.
+    public struct NoSource: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    static func noSource(_ configuration: Configuration) -> NoSource {
+        NoSource(description: "\(configuration.files.first ?? configuration.directory): the source section is missing: the daemon needs an order database to poll (docs/sources.md)")
     }
 
     static func makeMailer(_ configuration: Configuration) throws -> NoticeMailer? {
@@ -83,7 +96,7 @@ public actor Daemon {
         var report = CycleReport()
         if now >= nextPoll, let poller {
             report.polled = true
-            let outcome = await poller.poll(now: now)
+            let outcome = await poller.poll(now: now, asOf: replay ? now : nil)
             lastPoll = now
             nextPoll = outcome.nextPoll
             record(outcome, now: now)

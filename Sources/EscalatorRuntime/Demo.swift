@@ -10,10 +10,13 @@ public struct Demo {
     public let rulesDirectory: String
     public let outputDirectory: String
     public static let backgroundOrders = 200
+    /// How many generated orders surround the story (tests use fewer).
+    public let background: Int
 
-    public init(rulesDirectory: String, outputDirectory: String) {
+    public init(rulesDirectory: String, outputDirectory: String, background: Int = Demo.backgroundOrders) {
         self.rulesDirectory = rulesDirectory
         self.outputDirectory = outputDirectory
+        self.background = background
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -66,7 +69,7 @@ public struct Demo {
         // The story order first, then background orders owned by the reps of the rules.
         let reps = rules.directory.people.values.filter { $0.id.hasPrefix("rep") && $0.id != "rep5" }.map(\.id).sorted()
         let background = SyntheticOrders(
-            cases: Self.backgroundOrders, seed: 2026, days: 54, end: DemoStory.day(54, "17:00"),
+            cases: background, seed: 2026, days: 54, end: DemoStory.day(54, "17:00"),
             owners: reps.isEmpty ? nil : reps, prefix: "ORD")
         let staff = rules.directory.people.values.sorted { $0.id < $1.id }.map {
             SyntheticOrders.StaffRow(id: $0.id, name: $0.name, email: $0.email, supervisor: $0.supervisor)

@@ -36,6 +36,9 @@ struct Run: AsyncParsableCommand {
         }
         do {
             try await DaemonRunner.run(configuration: configuration, events: events, logger: logger)
+        } catch let error as Daemon.NoSource {
+            logger.critical("escalator cannot start: \(error)")
+            throw ExitCode(exitConfigurationError)
         } catch let error as StateError {
             logger.critical("escalator cannot run: \(error)")
             throw ExitCode.failure

@@ -1,0 +1,326 @@
+import EscalatorConfig
+import EscalatorCore
+import EscalatorOutputs
+import EscalatorRuntime
+import EscalatorSources
+import EscalatorState
+import EscalatorTestKit
+import Foundation
+import Logging
+import Testing
+
+@testable import EscalatorDaemon
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// A demo database (the story plus a few background orders) and its configuration in a temporary directory,
+/// with every poll a full resync so that a daemon replaying history on a virtual clock sees what `simulate` sees.
+struct DaemonFixture {
+    let directory: TemporaryDirectory
+    let demo: Demo
+    var configDirectory: String { demo.configDirectory }
+    var stateDirectory: String { "\(demo.liveDirectory)/state" }
+    var spoolDirectory: String { "\(demo.liveDirectory)/spool" }
+
+    init(background: Int = 6) throws {
+        directory = try TemporaryDirectory("escalator-daemon")
+        demo = Demo(rulesDirectory: "\(repositoryRoot)/Config", outputDirectory: directory.path, background: background)
+        _ = try demo.prepare()
+        let main = "\(demo.configDirectory)/escalator.yaml"
+        let text = try String(contentsOfFile: main, encoding: .utf8)
+        try text.replacingOccurrences(of: "  poll_every: 1m\n", with: "  poll_every: 1m\n  full_resync_every: 1m\n")
+            .write(toFile: main, atomically: true, encoding: .utf8)
+    }
+
+    func configuration() throws -> Configuration {
+        let result = ConfigLoader.load(directory: configDirectory)
+        return try #require(result.configuration, "\(result.diagnostics)")
+    }
+
+    /// Journal entries go to a file as `<N>` lines (the pipe format), so tests can read them.
+    func events() throws -> (EventWriter, String) {
+        let path = "\(directory.path)/events.log"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        return (EventWriter(mode: .pipe, output: try FileHandle(forWritingTo: URL(fileURLWithPath: path))), path)
+    }
+
+    func daemon(store: StateStore, events: EventWriter) throws -> Daemon {
+        try Daemon(configuration: try configuration(), store: store, events: events, logger: Logger(label: "test"), replay: true)
+    }
+
+    /// Cycles the daemon every 15 minutes over [from, to), returning the notice ids queued, in order.
+    static func run(_ daemon: Daemon, from: Date, to: Date) async throws -> [String] {
+        var queued: [String] = []
+        var now = from
+        while now < to {
+            queued += try await daemon.cycle(now: now).notices
+            now += 900
+        }
+        return queued
+    }
+
+    /// What `simulate` decides for the same cases over the same period.
+    func simulated(from: Date, to: Date) async throws -> [String] {
+        let configuration = try configuration()
+        let source = try CaseSources.open(try #require(configuration.source))
+        let batch = try await source.readAll(asOf: nil)
+        await source.close()
+        var ids: [String] = []
+        Simulation.run(cases: batch.cases, rules: configuration.rules, from: from, to: to.addingTimeInterval(-1), step: 900) { notice, _, _ in
+            ids.append(notice.id)
+        }
+        return ids
+    }
+}
+
+@Suite struct DaemonCycleTests {
+    @Test func theDaemonOnAVirtualClockDecidesExactlyWhatSimulateDecides() async throws {
+        let fixture = try DaemonFixture()
+        defer { fixture.directory.remove() }
+        let store = try StateStore(directory: fixture.stateDirectory)
+        let (events, _) = try fixture.events()
+        let daemon = try fixture.daemon(store: store, events: events)
+        let from = DemoStory.day(1, "00:00")
+        let to = DemoStory.day(20, "00:00")
+        let queued = try await DaemonFixture.run(daemon, from: from, to: to)
+        await daemon.close()
+        let expected = try await fixture.simulated(from: from, to: to)
+        #expect(!expected.isEmpty)
+        #expect(Set(queued) == Set(expected))
+        #expect(queued.count == expected.count)
+        // Every notice decided is in the outbox, once.
+        #expect(try store.queuedNoticeIDs().sorted() == queued.sorted())
+    }
+
+    @Test func aRestartedDaemonNeitherRepeatsNorMissesASteps() async throws {
+        let fixture = try DaemonFixture()
+        defer { fixture.directory.remove() }
+        let (events, _) = try fixture.events()
+        let from = DemoStory.day(1, "00:00")
+        let middle = DemoStory.day(6, "09:15")
+        let to = DemoStory.day(20, "00:00")
+        var first: [String] = []
+        do {
+            let store = try StateStore(directory: fixture.stateDirectory)
+            let daemon = try fixture.daemon(store: store, events: events)
+            first = try await DaemonFixture.run(daemon, from: from, to: middle)
+            await daemon.close()
+        }
+        let store = try StateStore(directory: fixture.stateDirectory)
+        let daemon = try fixture.daemon(store: store, events: events)
+        let second = try await DaemonFixture.run(daemon, from: middle, to: to)
+        await daemon.close()
+        #expect(!first.isEmpty && !second.isEmpty)
+        #expect(Set(first).isDisjoint(with: second), "a step taken before the restart was taken again")
+        #expect(Set(first + second) == Set(try await fixture.simulated(from: from, to: to)))
+    }
+
+    @Test func afterDowntimeACaseGetsOneCatchUpNoticeAtItsCurrentStep() async throws {
+        let fixture = try DaemonFixture(background: 0)
+        defer { fixture.directory.remove() }
+        let (events, _) = try fixture.events()
+        let story = DemoStory.order.id
+        do {
+            let store = try StateStore(directory: fixture.stateDirectory)
+            let daemon = try fixture.daemon(store: store, events: events)
+            _ = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(2, "12:00"))
+            await daemon.close()
+        }
+        // Down from Day 2 noon to Day 12: several steps of several policies fell due meanwhile.
+        let store = try StateStore(directory: fixture.stateDirectory)
+        let daemon = try fixture.daemon(store: store, events: events)
+        let back = DemoStory.day(12, "10:00")
+        let report = try await daemon.cycle(now: back)
+        await daemon.close()
+        let notices = try store.pendingOutbox(limit: 10_000).map(\.notice).filter { $0.decidedAt == back && $0.caseID == story }
+        #expect(!notices.isEmpty)
+        #expect(report.queued == notices.count)
+        // One notice per occurrence, not one per missed step.
+        let perOccurrence = Dictionary(grouping: notices) { "\($0.policy)/\($0.occurrence)" }
+        #expect(perOccurrence.values.allSatisfy { $0.count == 1 })
+        let catchUps = notices.filter { $0.trigger == .catchUp }
+        #expect(!catchUps.isEmpty)
+        for notice in catchUps {
+            #expect(!notice.missed.isEmpty)
+            #expect(notice.missed.allSatisfy { $0.dueAt <= back })
+            #expect(notice.step >= notice.missed.map(\.step).max() ?? 0)
+        }
+    }
+
+    /// Runs the story to its first breach, acknowledges every policy for `hold`, and runs `run` more; returns the
+    /// notices for steps of the acknowledged breaches decided after the acknowledgement, by phase.
+    func acknowledged(hold: TimeInterval, run: TimeInterval, revokeAfterRun: Bool) async throws -> (during: [Notice], after: [Notice]) {
+        let fixture = try DaemonFixture(background: 0)
+        defer { fixture.directory.remove() }
+        let (events, _) = try fixture.events()
+        let store = try StateStore(directory: fixture.stateDirectory)
+        let daemon = try fixture.daemon(store: store, events: events)
+        let story = DemoStory.order.id
+        func notices() throws -> [Notice] { try store.pendingOutbox(limit: 10_000).map(\.notice).filter { $0.caseID == story } }
+        var now = DemoStory.day(1, "00:00")
+        while try !notices().contains(where: { $0.trigger == .breach }) {
+            _ = try await daemon.cycle(now: now)
+            now += 900
+        }
+        let acked = now
+        let breached = Set(try notices().filter { $0.trigger == .breach }.map(\.policy))
+        try store.acknowledge(caseID: story, Acknowledgement(policy: nil, by: "rep5", at: acked, until: acked + hold, note: "on it"))
+        while now < acked + run {
+            _ = try await daemon.cycle(now: now)
+            now += 900
+        }
+        func ofTheAcknowledgedBreach(_ notice: Notice) -> Bool {
+            notice.decidedAt >= acked && breached.contains(notice.policy) && notice.breachAt.map { $0 <= acked } == true
+        }
+        let during = try notices().filter(ofTheAcknowledgedBreach)
+        if revokeAfterRun { #expect(try store.revoke(caseID: story, policy: nil, by: "rep5", at: now).count == 1) }
+        let end = now + 3600
+        while now < end {
+            _ = try await daemon.cycle(now: now)
+            now += 900
+        }
+        await daemon.close()
+        return (during, try notices().filter(ofTheAcknowledgedBreach).filter { !during.contains($0) })
+    }
+
+    @Test func anAcknowledgementHoldsFurtherStepsUntilItExpires() async throws {
+        let (during, after) = try await acknowledged(hold: 86_400, run: 86_400, revokeAfterRun: false)
+        #expect(during.isEmpty, "steps of an acknowledged breach went out: \(during.map(\.id))")
+        #expect(!after.isEmpty, "nothing came after the acknowledgement expired")
+    }
+
+    @Test func withdrawingAnAcknowledgementReleasesTheHeldSteps() async throws {
+        let (during, after) = try await acknowledged(hold: 5 * 86_400, run: 86_400, revokeAfterRun: true)
+        #expect(during.isEmpty)
+        #expect(!after.isEmpty, "nothing came after the acknowledgement was withdrawn")
+    }
+
+    @Test func aSecondDaemonOnTheSameStateDirectoryIsRefused() throws {
+        let directory = try TemporaryDirectory("escalator-lock")
+        defer { directory.remove() }
+        let first = try StateLock(directory: directory.path)
+        #expect(throws: StateError.self) { _ = try StateLock(directory: directory.path) }
+        do {
+            _ = try StateLock(directory: directory.path)
+        } catch {
+            #expect("\(error)".contains("in use by escalator run (pid \(getpid()))"))
+        }
+        #expect(StateLock.holderPID(directory: directory.path) == getpid())
+        withExtendedLifetime(first) {}
+    }
+
+    @Test func aReaderOpensTheStoreWhileTheDaemonHoldsIt() throws {
+        let directory = try TemporaryDirectory("escalator-reader")
+        defer { directory.remove() }
+        let lock = try StateLock(directory: directory.path)
+        let writer = try StateStore(directory: directory.path)
+        try writer.acknowledge(caseID: "C1", Acknowledgement(policy: nil, by: "a", at: Date(), until: Date().addingTimeInterval(60)))
+        let reader = try StateStore(directory: directory.path, readOnly: true)
+        #expect(try reader.acknowledgements(caseID: "C1").count == 1)
+        withExtendedLifetime(lock) {}
+    }
+}
+
+@Suite struct ReloadTests {
+    @Test func anInvalidConfigurationKeepsTheOldRulesAndAValidOneIsApplied() async throws {
+        let fixture = try DaemonFixture(background: 0)
+        defer { fixture.directory.remove() }
+        let (events, _) = try fixture.events()
+        let store = try StateStore(directory: fixture.stateDirectory)
+        let daemon = try fixture.daemon(store: store, events: events)
+        _ = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(3, "00:00"))
+        let original = await daemon.configuration.rules.policies.map(\.name)
+        let policies = "\(fixture.configDirectory)/rules.d/40-policies.yaml"
+        let good = try String(contentsOfFile: policies, encoding: .utf8)
+
+        try (good + "\n  - name: broken\n    measure: nonsense\n").write(toFile: policies, atomically: true, encoding: .utf8)
+        guard case .rejected(let diagnostics) = await daemon.reload(now: DemoStory.day(3, "00:00")) else {
+            Issue.record("a broken rule file was accepted")
+            return
+        }
+        #expect(diagnostics.contains { $0.file == policies && $0.line > 1 })
+        #expect(await daemon.generation == 1)
+        #expect(await daemon.configuration.rules.policies.map(\.name) == original)
+
+        // Remove a policy: applied; the removed policy stops escalating and nothing already taken is re-sent.
+        let before = Set(try store.queuedNoticeIDs())
+        let removedName = try #require(await daemon.configuration.rules.policies.first?.name)
+        try Self.removingPolicy(removedName, from: good).write(toFile: policies, atomically: true, encoding: .utf8)
+        guard case .applied(let generation, let removed) = await daemon.reload(now: DemoStory.day(3, "00:00")) else {
+            Issue.record("a valid change was rejected")
+            return
+        }
+        #expect(generation == 2)
+        #expect(removed == [removedName])
+        let after = try await DaemonFixture.run(daemon, from: DemoStory.day(3, "00:00"), to: DemoStory.day(20, "00:00"))
+        await daemon.close()
+        #expect(after.allSatisfy { !$0.contains("/\(removedName)/") })
+        #expect(before.isDisjoint(with: after))
+    }
+
+    /// The policies file without the entry named `name` (entries start with "  - name:").
+    static func removingPolicy(_ name: String, from text: String) -> String {
+        var out: [Substring] = []
+        var skipping = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("  - name:") { skipping = line.hasSuffix(" \(name)") }
+            if !skipping { out.append(line) }
+        }
+        return out.joined(separator: "\n")
+    }
+}
+
+@Suite struct OutboxDeliveryTests {
+    @Test func eachNoticeBecomesOneEmailAndOneJournalEntryEvenWhenDeliveryIsRepeated() async throws {
+        let fixture = try DaemonFixture(background: 3)
+        defer { fixture.directory.remove() }
+        let (events, log) = try fixture.events()
+        let store = try StateStore(directory: fixture.stateDirectory)
+        let daemon = try fixture.daemon(store: store, events: events)
+        let queued = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(8, "00:00"))
+        let delivery = await daemon.delivery
+        await daemon.close()
+        #expect(queued.count > 5)
+        // A crash after the spool write and before the outbox records it: the email is already there.
+        let first = try #require(try store.pendingOutbox(limit: 1).first)
+        let spool = MailSpool(root: fixture.spoolDirectory)
+        try spool.write(name: try #require(first.spoolName), contents: try #require(first.email))
+
+        let report = try delivery.deliver(now: DemoStory.day(8, "00:00"), batch: 4)
+        #expect(report.failure == nil)
+        #expect(report.emailed == queued.count)
+        #expect(try store.outboxDepth() == 0)
+        #expect(try delivery.deliver(now: DemoStory.day(8, "00:00")).emailed == 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(fixture.spoolDirectory)/new")
+        #expect(files.count == queued.count)
+        #expect(Set(files) == Set(queued.map { MailSpool.fileName(noticeID: $0) }))
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.contains("escalator_notice_id=") }
+        #expect(lines.count == queued.count)
+    }
+
+    @Test func aFullSpoolLeavesNoticesInTheOutboxUntilThereIsRoom() async throws {
+        let fixture = try DaemonFixture(background: 3)
+        defer { fixture.directory.remove() }
+        let (events, _) = try fixture.events()
+        let store = try StateStore(directory: fixture.stateDirectory)
+        let daemon = try fixture.daemon(store: store, events: events)
+        let queued = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(8, "00:00"))
+        await daemon.close()
+        // /dev/full answers every write with ENOSPC: a spool whose tmp/ is a link to a file there behaves as a full disk.
+        let full = "\(fixture.directory.path)/full-spool"
+        let spool = MailSpool(root: full)
+        try spool.prepare()
+        for id in queued { symlink("/dev/full", "\(spool.path(.tmp))/\(MailSpool.fileName(noticeID: id)).\(getpid())") }
+        let delivery = OutboxDelivery(store: store, events: events, spool: spool)
+        let report = try delivery.deliver(now: DemoStory.day(8, "00:00"))
+        #expect(report.diskFull)
+        #expect(report.emailed == 0)
+        #expect(try store.outboxDepth() == queued.count)
+        // Room again: everything goes out, once.
+        for id in queued { unlink("\(spool.path(.tmp))/\(MailSpool.fileName(noticeID: id)).\(getpid())") }
+        let retry = try delivery.deliver(now: DemoStory.day(8, "01:00"))
+        #expect(retry.failure == nil)
+        #expect(retry.emailed == queued.count)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path(.new)).count == queued.count)
+    }
+}
