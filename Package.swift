@@ -145,7 +145,7 @@ let package = Package(
             name: "EscalatorDaemonTests",
             dependencies: [
                 "EscalatorDaemon", "EscalatorState", "EscalatorRuntime", "EscalatorConfig", "EscalatorCore", "EscalatorSources",
-                "EscalatorOutputs", "EscalatorTestKit", "escalator", .product(name: "Logging", package: "swift-log"),
+                "EscalatorOutputs", "EscalatorTestKit", "Systemd", "escalator", .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -141,7 +141,8 @@ public final class BackgroundProcess: @unchecked Sendable {
     public let pid: pid_t
     public let logPath: String
 
-    public init(_ argv: [String]) throws {
+    /// Starts `argv` with the current environment plus `environment` (which wins).
+    public init(_ argv: [String], environment: [String: String] = [:]) throws {
         logPath = NSTemporaryDirectory() + "escalator-bg-\(UUID().uuidString.prefix(8)).log"
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -151,8 +152,12 @@ public final class BackgroundProcess: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+        let cEnvironment: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { cEnvironment.forEach { free($0) } }
         var child: pid_t = 0
-        let spawned = posix_spawn(&child, argv[0], &actions, nil, cArguments, environ)
+        let spawned = posix_spawn(&child, argv[0], &actions, nil, cArguments, cEnvironment)
         guard spawned == 0 else { throw PostgresServer.Failure(description: "cannot start \(argv[0]): \(spawned)") }
         pid = child
     }
@@ -168,6 +173,29 @@ public final class BackgroundProcess: @unchecked Sendable {
         kill(pid, SIGKILL)
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     }
+
+    public enum Exit: Equatable, Sendable {
+        case status(Int32)
+        case signal(Int32)
+        case stillRunning
+    }
+
+    /// Waits up to `timeout` seconds for the process to end, and reaps it.
+    public func wait(timeout: TimeInterval) -> Exit {
+        var status: Int32 = 0
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid {
+                let signal = status & 0x7f
+                return signal == 0 ? .status((status >> 8) & 0xff) : .signal(signal)
+            }
+            usleep(20_000)
+        }
+        return .stillRunning
+    }
+
+    /// What the process wrote to standard output and error so far.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Waits until something listens on 127.0.0.1:port (up to about 10 s).
     public static func waitForPort(_ port: Int) throws {

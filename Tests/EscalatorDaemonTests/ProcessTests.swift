@@ -1,0 +1,124 @@
+import EscalatorOutputs
+import EscalatorState
+import EscalatorTestKit
+import Systemd
+import Foundation
+import Testing
+
+@testable import EscalatorDaemon
+
+/// The built `escalator` binary, run as a real process. The demo orders are months old, so on the real clock
+/// every open one is overdue and the daemon has notices to deliver at once.
+let escalatorBinary = "\(repositoryRoot)/.build/debug/escalator"
+
+@Suite(.serialized) struct DaemonProcessTests {
+    @Test func theNotifyProtocolRunsReadyStatusWatchdogReloadAndStopInOrder() throws {
+        let fixture = try DaemonFixture(background: 3)
+        defer { fixture.directory.remove() }
+        let socket = try NotifySocket(path: "\(fixture.directory.path)/notify.sock")
+        let daemon = try BackgroundProcess(
+            [escalatorBinary, "run", "--config", fixture.configDirectory],
+            environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "1000000"])
+        defer { daemon.stop() }
+
+        #expect(socket.receive(timeout: 60) { $0["READY"] == "1" }, "no READY=1; log:\n\(daemon.log)")
+        let ready = try #require(socket.messages.last)
+        let status = try #require(ready["STATUS"])
+        #expect(status.hasPrefix("rules v1 · 4 open · "), "\(status)")
+        #expect(status.contains("source ok"))
+        #expect(!status.contains("\n"))
+
+        // The watchdog is pinged at half the interval (1 s): two pings come within 2 s.
+        var pings = 0
+        #expect(socket.receive(timeout: 5) { message in
+            if message["WATCHDOG"] == "1" { pings += 1 }
+            return pings >= 2
+        })
+
+        kill(daemon.pid, SIGHUP)
+        #expect(socket.receive(timeout: 30) { $0["RELOADING"] == "1" })
+        let reloading = try #require(socket.messages.last)
+        let monotonic = try #require(reloading["MONOTONIC_USEC"].flatMap(UInt64.init))
+        #expect(monotonic > 0 && monotonic <= ServiceManager.monotonicMicroseconds())
+        #expect(socket.receive(timeout: 30) { $0["READY"] == "1" })
+        #expect(socket.messages.last?["STATUS"]?.hasPrefix("rules v2 · ") == true)
+
+        kill(daemon.pid, SIGTERM)
+        #expect(socket.receive(timeout: 30) { $0["STOPPING"] == "1" })
+        #expect(daemon.wait(timeout: 60) == .status(0), "log:\n\(daemon.log)")
+
+        // The order of the protocol's milestones.
+        let milestones = socket.messages.compactMap { message -> String? in
+            if message["RELOADING"] == "1" { return "RELOADING" }
+            if message["READY"] == "1" { return "READY" }
+            if message["STOPPING"] == "1" { return "STOPPING" }
+            return nil
+        }
+        #expect(milestones == ["READY", "RELOADING", "READY", "STOPPING"])
+        // The status line followed the daemon between the milestones too.
+        #expect(socket.messages.filter { $0["STATUS"] != nil }.count >= 4)
+    }
+
+    @Test func aSecondDaemonOnTheSameStateIsRefusedWithAClearMessage() throws {
+        let fixture = try DaemonFixture(background: 0)
+        defer { fixture.directory.remove() }
+        let socket = try NotifySocket(path: "\(fixture.directory.path)/notify.sock")
+        let first = try BackgroundProcess([escalatorBinary, "run", "--config", fixture.configDirectory], environment: ["NOTIFY_SOCKET": socket.path])
+        defer { first.stop() }
+        #expect(socket.receive(timeout: 60) { $0["READY"] == "1" })
+        let second = try BackgroundProcess([escalatorBinary, "run", "--config", fixture.configDirectory])
+        #expect(second.wait(timeout: 60) == .status(1))
+        #expect(second.log.contains("is in use by escalator run (pid \(first.pid))"), "\(second.log)")
+    }
+
+    @Test func anInvalidConfigurationExitsWithExConfigAndNamesTheLine() throws {
+        let fixture = try DaemonFixture(background: 0)
+        defer { fixture.directory.remove() }
+        let policies = "\(fixture.configDirectory)/rules.d/40-policies.yaml"
+        try (try String(contentsOfFile: policies, encoding: .utf8) + "\n  - name: broken\n    measure: nonsense\n").write(toFile: policies, atomically: true, encoding: .utf8)
+        let daemon = try BackgroundProcess([escalatorBinary, "run", "--config", fixture.configDirectory])
+        #expect(daemon.wait(timeout: 60) == .status(78))
+        #expect(daemon.log.contains("\(policies):"), "\(daemon.log)")
+    }
+
+    /// SIGKILL between the state commit and the spool write, then between the spool write and the outbox
+    /// recording it; after a clean restart there is exactly one email per notice.
+    @Test func aKillAtEitherDeliveryInstantNeverLosesOrDuplicatesAnEmail() throws {
+        let fixture = try DaemonFixture(background: 20)
+        defer { fixture.directory.remove() }
+        let spool = "\(fixture.spoolDirectory)/new"
+        func spooled() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).sorted() }
+
+        let killedAfterCommit = try BackgroundProcess(
+            [escalatorBinary, "run", "--config", fixture.configDirectory], environment: [FaultPoints.variable: "after-commit"])
+        #expect(killedAfterCommit.wait(timeout: 60) == .signal(SIGKILL), "\(killedAfterCommit.log)")
+        let store = try StateStore(directory: fixture.stateDirectory, readOnly: true)
+        let committed = try store.queuedNoticeIDs()
+        #expect(!committed.isEmpty)
+        #expect(try store.outboxDepth() == committed.count)
+        #expect(spooled().isEmpty)
+
+        let killedAfterSpool = try BackgroundProcess(
+            [escalatorBinary, "run", "--config", fixture.configDirectory], environment: [FaultPoints.variable: "after-spool"])
+        #expect(killedAfterSpool.wait(timeout: 60) == .signal(SIGKILL), "\(killedAfterSpool.log)")
+        #expect(!spooled().isEmpty)
+        #expect(try store.outboxDepth() > 0, "the kill came after the outbox recorded the delivery")
+
+        let socket = try NotifySocket(path: "\(fixture.directory.path)/notify.sock")
+        let clean = try BackgroundProcess([escalatorBinary, "run", "--config", fixture.configDirectory], environment: ["NOTIFY_SOCKET": socket.path])
+        #expect(socket.receive(timeout: 60) { $0["READY"] == "1" })
+        let deadline = Date().addingTimeInterval(60)
+        while try store.outboxDepth() > 0 && Date() < deadline { usleep(50_000) }
+        kill(clean.pid, SIGTERM)
+        #expect(clean.wait(timeout: 60) == .status(0), "\(clean.log)")
+
+        let notices = try store.queuedNoticeIDs()
+        #expect(try store.outboxDepth() == 0)
+        #expect(spooled() == notices.map { MailSpool.fileName(noticeID: $0) }.sorted())
+        let messageIDs = try spooled().map { name -> String in
+            let text = try String(contentsOfFile: "\(spool)/\(name)", encoding: .utf8)
+            return try #require(OutboxDelivery.messageID(text))
+        }
+        #expect(Set(messageIDs).count == notices.count)
+    }
+}
