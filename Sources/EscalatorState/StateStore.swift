@@ -341,6 +341,61 @@ public final class StateStore: Sendable {
         }
     }
 
+    // MARK: - Status
+
+    /// Open occurrences per policy, and how many of them are past their breach at `now`.
+    public struct PolicyCount: Sendable, Codable, Equatable {
+        public let policy: String
+        public let open: Int
+        public let breached: Int
+    }
+
+    public func openOccurrences(now: Date) throws -> [PolicyCount] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT policy, count(*), coalesce(sum(breach_at IS NOT NULL AND breach_at <= ?), 0)
+                    FROM occurrence WHERE cleared_at IS NULL GROUP BY policy ORDER BY policy
+                    """, arguments: [now.timeIntervalSince1970]
+            ).map { PolicyCount(policy: $0[0], open: $0[1], breached: $0[2]) }
+        }
+    }
+
+    /// The earliest next deadlines, one per case.
+    public func nextDeadlines(limit: Int) throws -> [(caseID: String, due: Date)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT case_id, due FROM deadline ORDER BY due, case_id LIMIT ?", arguments: [limit]).map {
+                ($0[0] as String, Date(timeIntervalSince1970: $0[1] as Double))
+            }
+        }
+    }
+
+    /// Undelivered notices that have failed at least once, with their last error.
+    public func failingOutbox(limit: Int) throws -> [(noticeID: String, attempts: Int, error: String)] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT notice_id, attempts, coalesce(last_error, '') FROM outbox WHERE delivered_at IS NULL AND attempts > 0 ORDER BY seq LIMIT ?",
+                arguments: [limit]
+            ).map { ($0[0] as String, $0[1] as Int, $0[2] as String) }
+        }
+    }
+
+    /// After a write by another user (root running `escalator ack`), gives any file it created in the state
+    /// directory back to the directory's owner, so the daemon's user can still open them.
+    public func matchDirectoryOwnership() {
+        guard getuid() == 0 else { return }
+        let directory = (path as NSString).deletingLastPathComponent
+        var info = stat()
+        guard stat(directory, &info) == 0 else { return }
+        for suffix in ["", "-wal", "-shm"] {
+            var file = stat()
+            if stat(path + suffix, &file) == 0, file.st_uid != info.st_uid || file.st_gid != info.st_gid {
+                chown(path + suffix, info.st_uid, info.st_gid)
+            }
+        }
+    }
+
     // MARK: - Meta
 
     public func meta() throws -> [String: String] {

@@ -1,0 +1,124 @@
+import ArgumentParser
+import EscalatorConfig
+import EscalatorCore
+import EscalatorOutputs
+import EscalatorState
+import Foundation
+import Systemd
+
+/// What `ack` and `unack` share: the configuration, the state store, and a journal entry for each change.
+struct AcknowledgementContext {
+    let configuration: Configuration
+    let store: StateStore
+    let events: EventWriter
+
+    init(_ options: ConfigOptions) throws {
+        let result = ConfigLoader.load(directory: options.config)
+        guard let configuration = result.configuration else {
+            for diagnostic in result.diagnostics where diagnostic.severity == .error { print(diagnostic, to: &standardError) }
+            throw ExitCode.failure
+        }
+        self.configuration = configuration
+        let directory = configuration.state.resolvedDirectory()
+        guard FileManager.default.fileExists(atPath: "\(directory)/\(StateStore.fileName)") else {
+            print("no state store in \(directory): start `escalator run` once first", to: &standardError)
+            throw ExitCode.failure
+        }
+        do {
+            store = try StateStore(directory: directory)
+        } catch {
+            print("\(error)", to: &standardError)
+            throw ExitCode.failure
+        }
+        events = EventWriter(mode: Journal.isReachable ? .journal : EventWriter.automaticMode())
+    }
+
+    func validate(person: String, policy: String?) throws {
+        if configuration.rules.directory[person] == nil && configuration.source?.directory == nil {
+            let known = configuration.rules.directory.people.keys.sorted()
+            throw ValidationError("--by \(person) is not a person of the rules\(known.isEmpty ? "" : " (e.g. \(known.prefix(5).joined(separator: ", ")))")")
+        }
+        if let policy, !configuration.rules.policies.contains(where: { $0.name == policy }) {
+            throw ValidationError("--policy \(policy) is not a policy of the rules: \(configuration.rules.policies.map(\.name).joined(separator: ", "))")
+        }
+    }
+
+    func record(_ message: String, caseID: String, policy: String?, by: String, extra: [(name: String, value: String)]) {
+        var fields: [(name: String, value: String)] = [
+            ("MESSAGE_ID", EventID.ack.messageID), ("ESCALATOR_CASE", caseID), ("ESCALATOR_ACK_BY", by),
+        ]
+        if let policy { fields.append(("ESCALATOR_POLICY", policy)) }
+        events.write(priority: 5, message: message, fields: fields + extra)
+        store.matchDirectoryOwnership()
+        print(message)
+    }
+}
+
+struct Ack: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Acknowledge a breached case: hold its further steps until a time. The running daemon honours it on its next tick.",
+        discussion: """
+            An acknowledgement holds the steps of breaches that happened before it, never a new breach. Run it as \
+            root or as the escalator user; each acknowledgement is written to the journal.
+            """)
+
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "The case id.") var caseID: String
+    @Option(help: "Only this policy (default: every policy of the case).") var policy: String?
+    @Option(help: "Who acknowledges (a person id of the rules).") var by: String
+    @Option(help: "Hold until this instant (ISO 8601).") var until: String?
+    @Option(name: .customLong("for"), help: "Hold for this long (wall-clock, e.g. 4h or 2d).") var duration: String?
+    @Option(help: "Why, for the journal and the status.") var note: String?
+
+    func validate() throws {
+        if (until == nil) == (duration == nil) { throw ValidationError("give exactly one of --until and --for") }
+        if caseID.isEmpty || caseID.contains(where: { $0.isNewline }) { throw ValidationError("the case id must be one non-empty line") }
+    }
+
+    func run() async throws {
+        let now = Date()
+        let end: Date
+        if let until {
+            guard let parsed = ISO8601DateFormatter().date(from: until), parsed > now else {
+                throw ValidationError("--until must be a future ISO 8601 instant, e.g. 2026-03-12T17:00:00+08:00")
+            }
+            end = parsed
+        } else {
+            guard case .success(let span) = Span.parse(duration ?? ""), !span.isBusiness, let seconds = span.fixedSeconds, seconds > 0 else {
+                throw ValidationError("--for must be a wall-clock duration such as 4h or 2d")
+            }
+            end = now.addingTimeInterval(TimeInterval(seconds))
+        }
+        let context = try AcknowledgementContext(options)
+        try context.validate(person: by, policy: policy)
+        let oneLineNote = note?.split(whereSeparator: \.isNewline).joined(separator: " ")
+        try context.store.acknowledge(caseID: caseID, Acknowledgement(policy: policy, by: by, at: now, until: end, note: oneLineNote))
+        let what = policy.map { "policy \($0)" } ?? "every policy"
+        context.record(
+            "Case \(caseID) acknowledged by \(by) (\(what)) until \(UTCTimestamp.format(end))\(oneLineNote.map { ": \($0)" } ?? "")",
+            caseID: caseID, policy: policy, by: by, extra: [("ESCALATOR_ACK_UNTIL", UTCTimestamp.format(end))])
+    }
+}
+
+struct Unack: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Withdraw a case's acknowledgements; the held steps come due on the daemon's next tick.")
+
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "The case id.") var caseID: String
+    @Option(help: "Only this policy's acknowledgements (default: all of the case's).") var policy: String?
+    @Option(help: "Who withdraws them (a person id of the rules).") var by: String
+
+    func run() async throws {
+        let context = try AcknowledgementContext(options)
+        try context.validate(person: by, policy: policy)
+        let revoked = try context.store.revoke(caseID: caseID, policy: policy, by: by, at: Date())
+        guard !revoked.isEmpty else {
+            print("case \(caseID) has no acknowledgement in force\(policy.map { " for policy \($0)" } ?? "")", to: &standardError)
+            throw ExitCode.failure
+        }
+        context.record(
+            "Case \(caseID): \(revoked.count) acknowledgement\(revoked.count == 1 ? "" : "s") withdrawn by \(by)",
+            caseID: caseID, policy: policy, by: by, extra: [])
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import EscalatorConfig
+import EscalatorCore
+import EscalatorOutputs
+import EscalatorState
+import Foundation
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what the daemon is doing: open cases per policy, next deadlines, the outbox, the last poll, the source.",
+        discussion: """
+            Reads the daemon's state store (SQLite in WAL mode) without blocking the daemon, whether it runs or \
+            not. Run it as root or as the escalator user.
+            """)
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "text or json.") var format: DemoCommand.OutputFormat = .text
+    @Option(help: "How many upcoming deadlines to list.") var deadlines = 10
+
+    func run() async throws {
+        let directory = try stateDirectory(options)
+        let store: StateStore
+        do {
+            store = try StateStore(directory: directory, readOnly: true)
+        } catch {
+            print("status: \(error)", to: &standardError)
+            throw ExitCode.failure
+        }
+        let now = Date()
+        let meta = try store.meta()
+        let holder = StateLock.holderPID(directory: directory)
+        let running = holder.map { kill($0, 0) == 0 || errno == EPERM } ?? false
+        let policies = try store.openOccurrences(now: now)
+        let upcoming = try store.nextDeadlines(limit: deadlines)
+        let depth = try store.outboxDepth()
+        let failing = try store.failingOutbox(limit: 5)
+
+        switch format {
+        case .json:
+            var daemon: [String: Any] = ["running": running, "state_directory": directory]
+            if running, let holder { daemon["pid"] = Int(holder) }
+            for key in ["status", "last_tick", "last_poll", "source", "generation", "open_cases", "config"] {
+                if let value = meta[key] { daemon[key] = value }
+            }
+            let object: [String: Any] = [
+                "daemon": daemon,
+                "outbox": ["waiting": depth, "failing": failing.map { ["notice_id": $0.noticeID, "attempts": $0.attempts, "error": $0.error] }],
+                "policies": policies.map { ["policy": $0.policy, "open": $0.open, "breached": $0.breached] },
+                "next_deadlines": upcoming.map { ["case": $0.caseID, "due": UTCTimestamp.format($0.due)] },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        case .text:
+            let local = TimeZone.current
+            func time(_ iso: String?) -> String {
+                guard let iso, let date = ISO8601DateFormatter().date(from: iso) else { return "never" }
+                return LocalTime.format(date, in: local)
+            }
+            if running, let holder {
+                print("escalator is running (pid \(holder)): \(meta["status"] ?? "starting")")
+            } else {
+                print("escalator is not running (state in \(directory))")
+            }
+            print("last tick \(time(meta["last_tick"])) · last poll \(time(meta["last_poll"])) · source \(meta["source"] ?? "unknown")")
+            print("outbox: \(depth) notices waiting\(failing.isEmpty ? "" : ", failing: \(failing[0].error) (\(failing[0].attempts) attempts)")")
+            print("")
+            if policies.isEmpty {
+                print("No open escalations.")
+            } else {
+                let width = max(6, policies.map(\.policy.count).max() ?? 0)
+                print("policy".padding(toLength: width, withPad: " ", startingAt: 0) + "    open  breached")
+                for row in policies {
+                    print(row.policy.padding(toLength: width, withPad: " ", startingAt: 0) + String(row.open).leftAligned(8) + String(row.breached).leftAligned(10))
+                }
+            }
+            if !upcoming.isEmpty {
+                print("\nNext deadlines:")
+                for (caseID, due) in upcoming { print("  \(LocalTime.format(due, in: local))  \(caseID)") }
+            }
+        }
+    }
+}
+
+extension String {
+    /// Right-aligned in `width` columns.
+    fileprivate func leftAligned(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+/// The state directory of the configuration: its `state.directory`, else `$STATE_DIRECTORY`, else the default.
+func stateDirectory(_ options: ConfigOptions) throws -> String {
+    let result = ConfigLoader.load(directory: options.config)
+    guard let configuration = result.configuration else {
+        for diagnostic in result.diagnostics where diagnostic.severity == .error { print(diagnostic, to: &standardError) }
+        throw ExitCode.failure
+    }
+    return configuration.state.resolvedDirectory()
+}
