@@ -101,12 +101,17 @@ struct SchedulerService: Service {
         let stopping = Locked(false)
         let reloadRequests = Locked(0)
         let hangups = await UnixSignalsSequence(trapping: .sighup)
+        // SIGUSR1: `escalator ack` changed something; look now rather than at the next deadline.
+        let pokes = await UnixSignalsSequence(trapping: .sigusr1)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in hangups {
                     reloadRequests.withLock { $0 += 1 }
                     waker.wake()
                 }
+            }
+            group.addTask {
+                for await _ in pokes { waker.wake() }
             }
             try await withGracefulShutdownHandler {
                 var ready = false

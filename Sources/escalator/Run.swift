@@ -23,6 +23,8 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
+        // `escalator ack` pokes the daemon with SIGUSR1; until the scheduler listens for it, it must not kill us.
+        signal(SIGUSR1) { _ in }
         let events = EventWriter(mode: EventWriter.automaticMode())
         LoggingSystem.bootstrap { _ in JournalLogHandler(writer: events) }
         let logger = Logger(label: "escalator")

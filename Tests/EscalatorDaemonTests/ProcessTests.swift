@@ -59,6 +59,55 @@ let escalatorBinary = "\(repositoryRoot)/.build/debug/escalator"
         #expect(socket.messages.filter { $0["STATUS"] != nil }.count >= 4)
     }
 
+    @Test func statusReadsTheRunningDaemonAndAckReachesItsNextTick() throws {
+        let fixture = try DaemonFixture(background: 20)
+        defer { fixture.directory.remove() }
+        let socket = try NotifySocket(path: "\(fixture.directory.path)/notify.sock")
+        let daemon = try BackgroundProcess([escalatorBinary, "run", "--config", fixture.configDirectory], environment: ["NOTIFY_SOCKET": socket.path])
+        defer { daemon.stop() }
+        #expect(socket.receive(timeout: 60) { $0["READY"] == "1" })
+        let store = try StateStore(directory: fixture.stateDirectory, readOnly: true)
+        let delivered = Date().addingTimeInterval(30)
+        while try store.outboxDepth() > 0 && Date() < delivered { usleep(50_000) }
+
+        let status = try Subprocess.run([escalatorBinary, "status", "--config", fixture.configDirectory, "--format", "json"])
+        #expect(status.succeeded, "\(status.output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])
+        let running = try #require(object["daemon"] as? [String: Any])
+        #expect(running["running"] as? Bool == true)
+        #expect(running["pid"] as? Int == Int(daemon.pid))
+        #expect((running["status"] as? String)?.hasPrefix("rules v1 · ") == true)
+        let policies = try #require(object["policies"] as? [[String: Any]])
+        #expect(!policies.isEmpty)
+        let counts = try store.openOccurrences(now: Date())
+        #expect(policies.compactMap { $0["open"] as? Int }.reduce(0, +) == counts.map(\.open).reduce(0, +))
+        #expect((object["outbox"] as? [String: Any])?["waiting"] as? Int == 0)
+        let text = try Subprocess.run([escalatorBinary, "status", "--config", fixture.configDirectory])
+        #expect(text.output.contains("escalator is running (pid \(daemon.pid))"))
+        #expect(text.output.contains(try #require(counts.first).policy))
+
+        // Acknowledge the story case; the daemon is poked and applies it at once.
+        let ack = try Subprocess.run([escalatorBinary, "ack", "TT-1001", "--config", fixture.configDirectory, "--by", "rep5", "--for", "2d", "--note", "calling\nthe customer"])
+        #expect(ack.succeeded, "\(ack.output)")
+        #expect(ack.output.contains("Case TT-1001 acknowledged by rep5 (every policy) until "))
+        #expect(try store.acknowledgements(caseID: "TT-1001").first?.note == "calling the customer")
+        let deadline = Date().addingTimeInterval(20)
+        while !daemon.log.contains("Acknowledgement by rep5 of case TT-1001 (every policy)") && Date() < deadline { usleep(50_000) }
+        #expect(daemon.log.contains("Acknowledgement by rep5 of case TT-1001 (every policy)"), "\(daemon.log.suffix(2000))")
+
+        let unack = try Subprocess.run([escalatorBinary, "unack", "TT-1001", "--config", fixture.configDirectory, "--by", "rep5"])
+        #expect(unack.succeeded, "\(unack.output)")
+        #expect(try store.acknowledgements(caseID: "TT-1001").isEmpty)
+        let again = try Subprocess.run([escalatorBinary, "unack", "TT-1001", "--config", fixture.configDirectory, "--by", "rep5"])
+        #expect(again.status == 1)
+        #expect(again.output.contains("has no acknowledgement in force"))
+
+        let nobody = try Subprocess.run([escalatorBinary, "ack", "TT-1001", "--config", fixture.configDirectory, "--by", "nobody", "--for", "1h"])
+        #expect(nobody.status != 0)
+        #expect(nobody.output.contains("--by nobody is not a person of the rules"))
+        #expect(try Subprocess.run([escalatorBinary, "ack", "TT-1001", "--config", fixture.configDirectory, "--by", "rep5"]).output.contains("give exactly one of --until and --for"))
+    }
+
     @Test func aSecondDaemonOnTheSameStateIsRefusedWithAClearMessage() throws {
         let fixture = try DaemonFixture(background: 0)
         defer { fixture.directory.remove() }
