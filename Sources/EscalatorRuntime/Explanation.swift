@@ -11,9 +11,17 @@ public struct Explanation: Sendable {
     public let assessments: [PolicyAssessment]
     public let state: EscalationState
 
-    public init(subject: Case, rules: Rules, at: Date, step: TimeInterval = 900) {
-        var state = EscalationState.empty
-        Simulation.run(cases: [subject], rules: rules, from: subject.openedAt, to: at, step: step) { _, _, newState in state = newState }
+    /// Where the steps taken come from.
+    public let recorded: Bool
+
+    /// `recorded`: the case's state from the daemon's store; without it the steps taken are reconstructed by
+    /// replaying the case from its opening.
+    public init(subject: Case, rules: Rules, at: Date, recorded: EscalationState? = nil, step: TimeInterval = 900) {
+        var state = recorded ?? EscalationState.empty
+        if recorded == nil {
+            Simulation.run(cases: [subject], rules: rules, from: subject.openedAt, to: at, step: step) { _, _, newState in state = newState }
+        }
+        self.recorded = recorded != nil
         let now = subject.asOf(at) ?? subject
         self.caseID = subject.id
         self.at = at
@@ -29,7 +37,7 @@ public struct Explanation: Sendable {
             guard let seconds else { return "-" }
             return String(format: "%.1fh", Double(seconds) / 3600)
         }
-        var out = ["Case \(caseID) at \(UTCTimestamp.format(at))"]
+        var out = ["Case \(caseID) at \(UTCTimestamp.format(at)) (steps taken: \(recorded ? "as recorded by the daemon" : "reconstructed by replay"))"]
         for assessment in assessments {
             let policy = assessment.policy
             zone = policy.calendar.timeZone

@@ -113,22 +113,36 @@ public final class StateStore: Sendable {
     public func loadStates() throws -> [String: EscalationState] {
         try pool.read { db in
             var states: [String: EscalationState] = [:]
-            let rows = try Row.fetchCursor(
-                db, sql: "SELECT case_id, policy, clock, ordinal, subject, started_at, breach_at, cleared_at, notified, steps FROM occurrence ORDER BY case_id, started_at, policy, clock, ordinal")
+            let rows = try Row.fetchCursor(db, sql: "SELECT case_id, \(Self.occurrenceColumns) FROM occurrence ORDER BY case_id, started_at, policy, clock, ordinal")
             while let row = try rows.next() {
-                let caseID: String = row[0]
-                let occurrence = EscalationState.Occurrence(
-                    policy: row[1], clock: row[2], ordinal: row[3], subject: row[4],
-                    startedAt: Date(timeIntervalSince1970: row[5]), breachAt: (row[6] as Double?).map(Date.init(timeIntervalSince1970:)),
-                    taken: try Self.decode([EscalationState.TakenStep].self, row[9]),
-                    notified: try Self.decode([String].self, row[8]),
-                    clearedAt: (row[7] as Double?).map(Date.init(timeIntervalSince1970:)))
-                states[caseID, default: .empty].occurrences.append(occurrence)
+                states[row[0] as String, default: .empty].occurrences.append(try Self.occurrence(row, from: 1))
             }
             for record in try Self.acknowledgements(db, sql: "WHERE revoked_at IS NULL", arguments: []) {
                 states[record.caseID, default: .empty].acknowledgements.append(record.acknowledgement)
             }
             return states
+        }
+    }
+
+    static let occurrenceColumns = "policy, clock, ordinal, subject, started_at, breach_at, cleared_at, notified, steps"
+
+    /// An occurrence from `occurrenceColumns`, starting at column `first`.
+    static func occurrence(_ row: Row, from first: Int) throws -> EscalationState.Occurrence {
+        EscalationState.Occurrence(
+            policy: row[first], clock: row[first + 1], ordinal: row[first + 2], subject: row[first + 3],
+            startedAt: Date(timeIntervalSince1970: row[first + 4]), breachAt: (row[first + 5] as Double?).map(Date.init(timeIntervalSince1970:)),
+            taken: try decode([EscalationState.TakenStep].self, row[first + 8]), notified: try decode([String].self, row[first + 7]),
+            clearedAt: (row[first + 6] as Double?).map(Date.init(timeIntervalSince1970:)))
+    }
+
+    /// One case's escalation state as recorded, or nil if the store has none for it.
+    public func state(caseID: String) throws -> EscalationState? {
+        try pool.read { db in
+            let occurrences = try Row.fetchAll(
+                db, sql: "SELECT \(Self.occurrenceColumns) FROM occurrence WHERE case_id = ? ORDER BY started_at, policy, clock, ordinal", arguments: [caseID]
+            ).map { try Self.occurrence($0, from: 0) }
+            let acks = try Self.acknowledgements(db, sql: "WHERE case_id = ? AND revoked_at IS NULL ORDER BY id", arguments: [caseID]).map(\.acknowledgement)
+            return occurrences.isEmpty && acks.isEmpty ? nil : EscalationState(occurrences: occurrences, acknowledgements: acks)
         }
     }
 

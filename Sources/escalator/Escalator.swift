@@ -6,7 +6,7 @@ struct Escalator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "escalator",
         abstract: "Escalates silent or overdue cases up the chain: owner, then supervisor, then manager.",
-        subcommands: [DemoCommand.self, Run.self, Reload.self, Status.self, Ack.self, Unack.self, Check.self, Simulate.self, Explain.self, TestCommand.self, Mail.self, Generate.self]
+        subcommands: [DemoCommand.self, Run.self, Reload.self, Status.self, Ack.self, Unack.self, PlanCommand.self, Check.self, Simulate.self, Explain.self, TestCommand.self, Mail.self, Generate.self]
     )
 }
 

@@ -3,6 +3,7 @@ import EscalatorConfig
 import EscalatorCore
 import EscalatorRuntime
 import EscalatorSources
+import EscalatorState
 import Foundation
 
 struct Explain: AsyncParsableCommand {
@@ -12,6 +13,7 @@ struct Explain: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
     @Argument(help: "The case id.") var caseID: String
     @Option(help: "The instant to explain at (ISO 8601); default now.") var at: String?
+    @Flag(help: "Reconstruct the steps taken by replay even when the daemon's state store is readable.") var replay = false
 
     func run() async throws {
         let instant: Date
@@ -34,6 +36,12 @@ struct Explain: AsyncParsableCommand {
             print("explain: no case \(caseID) open at \(UTCTimestamp.format(instant))", to: &standardError)
             throw ExitCode.failure
         }
-        print(Explanation(subject: subject, rules: configuration.rules, at: instant).text())
+        // Now, the daemon's record of what it sent is the truth; at another instant only a replay can say.
+        var recorded: EscalationState?
+        if at == nil && !replay, let store = try? StateStore(directory: configuration.state.resolvedDirectory(), readOnly: true) {
+            recorded = (try? store.state(caseID: caseID)) ?? nil
+            if recorded == nil { recorded = .empty }
+        }
+        print(Explanation(subject: subject, rules: configuration.rules, at: instant, recorded: recorded).text())
     }
 }

@@ -149,3 +149,58 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(silence.elapsedSeconds == Int(18.5 * 3600) && silence.remainingSeconds == 0 && silence.pausedSeconds == 0)
     }
 }
+
+@Suite struct PlanTests {
+    @Test func aRemovedPolicyShowsAsRemovedNoticesAndTheRestIsUnchanged() throws {
+        let current = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        let dropped = "keep-customer-informed"
+        let proposed = Rules(
+            calendars: current.calendars, directory: current.directory, raci: current.raci,
+            policies: current.policies.filter { $0.name != dropped })
+        let story = DemoStory.order
+        let now = DemoStory.day(3, "09:00")
+        var state = EscalationState.empty
+        Simulation.run(cases: [story], rules: current, from: story.openedAt, to: now, step: 900) { _, _, new in state = new }
+        let subject = try #require(story.asOf(now))
+        let plan = Plan(cases: [subject], current: current, proposed: proposed, states: [story.id: state], now: now, horizon: 3 * 86_400)
+        #expect(plan.count(.removed) > 0)
+        #expect(plan.lines.filter { $0.change == .removed }.allSatisfy { $0.notice.policy == dropped })
+        #expect(plan.count(.added) == 0)
+        #expect(plan.lines.filter { $0.change == .unchanged }.allSatisfy { $0.notice.policy != dropped })
+        #expect(plan.count(.unchanged) > 0)
+        #expect(plan.currentCount == plan.count(.removed) + plan.count(.unchanged))
+        // Steps already taken are not planned again.
+        let taken = Set(state.occurrences.flatMap { occurrence in occurrence.taken.compactMap(\.noticeID) })
+        #expect(!taken.isEmpty)
+        #expect(plan.lines.allSatisfy { !taken.contains($0.notice.id) })
+    }
+
+    @Test func aShorterBreachShowsAsAddedNoticesDueAtOnce() throws {
+        let directory = try TemporaryDirectory("escalator-plan")
+        defer { directory.remove() }
+        try FileManager.default.copyItem(atPath: "\(repositoryRoot)/Config", toPath: "\(directory.path)/new")
+        let policies = "\(directory.path)/new/rules.d/40-policies.yaml"
+        let text = try String(contentsOfFile: policies, encoding: .utf8)
+        try text.replacingOccurrences(of: "breach_after: 4 business hours", with: "breach_after: 1 business hours")
+            .write(toFile: policies, atomically: true, encoding: .utf8)
+        let current = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        let proposed = try #require(ConfigLoader.load(directory: "\(directory.path)/new").configuration).rules
+        // Find an instant when the story has an unanswered customer message more than an hour old.
+        let story = DemoStory.order
+        // The daemon's state under the current rules, advanced a tick at a time.
+        var found: Plan?
+        var loop = EscalationLoop()
+        var now = story.openedAt
+        while found == nil && now < DemoStory.day(54, "00:00") {
+            loop.markChanged(story.id)
+            _ = loop.tick(at: now, rules: current) { _ in story.asOf(now) }
+            if let subject = story.asOf(now), Int(now.timeIntervalSince(story.openedAt)) % 3600 == 0 {
+                let plan = Plan(cases: [subject], current: current, proposed: proposed, states: loop.states, now: now + 1, horizon: 3600)
+                if plan.lines.contains(where: { $0.change == .added && $0.immediate }) { found = plan }
+            }
+            now += 900
+        }
+        let plan = try #require(found)
+        #expect(plan.lines.filter { $0.change == .added }.allSatisfy { $0.notice.policy == "answer-the-customer" })
+    }
+}
