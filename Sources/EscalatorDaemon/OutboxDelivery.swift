@@ -39,35 +39,44 @@ public struct OutboxDelivery: Sendable {
             var emailDone: [Int64] = []
             var journalDone: [Int64] = []
             var failed: [(seq: Int64, error: String)] = []
-            for item in items {
-                var emailOK = item.emailDone
-                if !item.emailDone {
-                    if let spool, let email = item.email, let name = item.spoolName {
-                        do {
-                            try spool.write(name: name, contents: email)
-                            emailOK = true
-                            report.emailed += 1
-                        } catch let error as SpoolError {
-                            failed.append((item.seq, error.description))
-                            report.failure = "email spool: \(error)"
-                            report.diskFull = error.isDiskFull
-                        }
-                    } else {
-                        // Mail is no longer configured (a reload removed it): the journal entry is all there is.
-                        emailOK = true
-                    }
-                    if emailOK { emailDone.append(item.seq) }
+            // Emails first, the whole batch with one flush to disk.
+            var mailable: [StateStore.OutboxItem] = []
+            for item in items where !item.emailDone {
+                if spool != nil, item.email != nil, item.spoolName != nil {
+                    mailable.append(item)
+                } else {
+                    // Mail is no longer configured (a reload removed it): the journal entry is all there is.
+                    emailDone.append(item.seq)
                 }
-                if !item.journalDone && report.failure == nil {
-                    if events.write(item.notice, emailMessageID: item.email.flatMap(Self.messageID)) {
-                        journalDone.append(item.seq)
-                        report.journaled += 1
+            }
+            var blocked: Set<Int64> = []
+            if let spool, !mailable.isEmpty {
+                let result = spool.write(batch: mailable.map { ($0.spoolName!, $0.email!) })
+                let stored = Set(result.stored)
+                for item in mailable {
+                    if stored.contains(item.spoolName!) {
+                        emailDone.append(item.seq)
+                        report.emailed += 1
                     } else {
-                        failed.append((item.seq, "the journal refused the entry"))
-                        report.failure = "journal: the entry was refused"
+                        blocked.insert(item.seq)
                     }
                 }
-                if report.failure != nil { break }
+                if let (name, error) = result.failure {
+                    if let item = mailable.first(where: { $0.spoolName == name }) { failed.append((item.seq, error.description)) }
+                    report.failure = "email spool: \(error)"
+                    report.diskFull = error.isDiskFull
+                }
+            }
+            // Then the journal, in queue order, for every notice whose email is safe (or that has none).
+            for item in items where !item.journalDone && !blocked.contains(item.seq) {
+                if events.write(item.notice, emailMessageID: item.email.flatMap(Self.messageID)) {
+                    journalDone.append(item.seq)
+                    report.journaled += 1
+                } else {
+                    failed.append((item.seq, "the journal refused the entry"))
+                    report.failure = report.failure ?? "journal: the entry was refused"
+                    break
+                }
             }
             if !emailDone.isEmpty { faults.reach(.afterSpool) }
             try store.markDelivered(journal: journalDone, email: emailDone, failed: failed, at: now)

@@ -42,31 +42,12 @@ public struct MailSpool: Sendable {
         if contains(name) { return .alreadyPresent }
         let temporary = "\(path(.tmp))/\(name).\(getpid())"
         let data = Array(contents.utf8)
-        var fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        if fd < 0 && errno == ENOENT {
+        do {
+            try Self.writeFile(temporary, data, sync: true)
+        } catch let error as SpoolError where error.code == ENOENT {
             try? prepare()
-            fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+            try Self.writeFile(temporary, data, sync: true)
         }
-        guard fd >= 0 else { throw SpoolError("create \(temporary)", errno) }
-        var written = 0
-        while written < data.count {
-            let n = data.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + written, data.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                close(fd)
-                unlink(temporary)
-                throw SpoolError("write \(temporary)", code)
-            }
-            written += n
-        }
-        if fsync(fd) != 0 {
-            let code = errno
-            close(fd)
-            unlink(temporary)
-            throw SpoolError("fsync \(temporary)", code)
-        }
-        close(fd)
         if rename(temporary, "\(path(.new))/\(name)") != 0 {
             let code = errno
             unlink(temporary)
@@ -74,6 +55,107 @@ public struct MailSpool: Sendable {
         }
         try Self.syncDirectory(path(.new))
         return .written
+    }
+
+    /// The outcome of a batch write: the names now in the spool (written or already there), and the first
+    /// failure, after which nothing more was attempted.
+    public struct BatchResult: Sendable {
+        public var stored: [String] = []
+        public var failure: (name: String, error: SpoolError)?
+    }
+
+    /// Writes many messages with one flush to disk for the whole batch instead of one per message: every file is
+    /// written to tmp/, the file system is synced once (syncfs), then all are renamed into new/ and new/ is
+    /// synced once. A message appears in new/ only after its contents are on disk, as with `write`.
+    public func write(batch items: [(name: String, contents: String)]) -> BatchResult {
+        var result = BatchResult()
+        if !FileManager.default.fileExists(atPath: path(.tmp)) { try? prepare() }
+        var pending: [(name: String, temporary: String)] = []
+        for item in items {
+            if contains(item.name) {
+                result.stored.append(item.name)
+                continue
+            }
+            let temporary = "\(path(.tmp))/\(item.name).\(getpid())"
+            do {
+                try Self.writeFile(temporary, Array(item.contents.utf8), sync: false)
+                pending.append((item.name, temporary))
+            } catch let error as SpoolError {
+                result.failure = (item.name, error)
+                break
+            } catch {
+                result.failure = (item.name, SpoolError("write \(temporary)", EIO))
+                break
+            }
+        }
+        guard !pending.isEmpty else { return result }
+        let directory = open(path(.tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory < 0 || Self.syncFileSystem(directory, files: pending.map(\.temporary)) != 0 {
+            let code = errno
+            if directory >= 0 { close(directory) }
+            for item in pending { unlink(item.temporary) }
+            result.failure = (pending[0].name, SpoolError("sync \(path(.tmp))", code))
+            return result
+        }
+        close(directory)
+        var renamed: [String] = []
+        for item in pending {
+            if rename(item.temporary, "\(path(.new))/\(item.name)") != 0 {
+                let code = errno
+                unlink(item.temporary)
+                if result.failure == nil { result.failure = (item.name, SpoolError("rename into \(path(.new))", code)) }
+                break
+            }
+            renamed.append(item.name)
+        }
+        do {
+            try Self.syncDirectory(path(.new))
+            result.stored += renamed
+        } catch let error as SpoolError {
+            result.failure = (renamed.first ?? pending[0].name, error)
+        } catch {}
+        return result
+    }
+
+    /// syncfs(2) (one flush for every file written), looked up at run time since Glibc's module does not export
+    /// it; where it is missing, each file is fsynced instead. Returns 0 or -1 with errno set.
+    static func syncFileSystem(_ directory: Int32, files: [String]) -> Int32 {
+        typealias SyncFS = @convention(c) (Int32) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "syncfs") {
+            return unsafeBitCast(symbol, to: SyncFS.self)(directory)
+        }
+        for file in files {
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return -1 }
+            defer { close(fd) }
+            if fsync(fd) != 0 { return -1 }
+        }
+        return 0
+    }
+
+    /// Creates `path` with `bytes`; fsyncs it when `sync`. Leaves nothing behind on failure.
+    static func writeFile(_ path: String, _ data: [UInt8], sync: Bool) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw SpoolError("create \(path)", errno) }
+        var written = 0
+        while written < data.count {
+            let n = data.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + written, data.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                close(fd)
+                unlink(path)
+                throw SpoolError("write \(path)", code)
+            }
+            written += n
+        }
+        if sync && fsync(fd) != 0 {
+            let code = errno
+            close(fd)
+            unlink(path)
+            throw SpoolError("fsync \(path)", code)
+        }
+        close(fd)
     }
 
     static func syncDirectory(_ directory: String) throws {

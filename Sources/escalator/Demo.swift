@@ -50,12 +50,23 @@ struct DemoCommand: AsyncParsableCommand {
         var story: [Notice] = []
         var total = 0
         var mailed = 0
+        // Emails go to the spool in batches, one flush to disk per batch.
+        var pending: [(name: String, contents: String)] = []
+        func flush() throws {
+            let result = mailer.spool.write(batch: pending)
+            if let failure = result.failure { throw failure.error }
+            mailed += result.stored.count
+            pending.removeAll(keepingCapacity: true)
+        }
         let started = Date()
         try Simulation.run(
             cases: batch.cases, rules: rules, from: DemoStory.day(1, "00:00"), to: DemoStory.day(57, "12:00"), step: 900
         ) { notice, subject, state in
             total += 1
-            if try mailer.spool(notice, subject: subject, state: state, rules: rules) == .written { mailed += 1 }
+            if let text = mailer.message(notice, subject: subject, state: state, rules: rules)?.rendered() {
+                pending.append((MailSpool.fileName(noticeID: notice.id), text))
+                if pending.count >= 1000 { try flush() }
+            }
             let isStory = notice.caseID == DemoStory.order.id
             if toJournal || (isStory && format == .text) {
                 writer.write(notice, emailMessageID: mailer.messageID(notice))
@@ -63,6 +74,7 @@ struct DemoCommand: AsyncParsableCommand {
             if isStory { story.append(notice) }
             if format == .json { print(Simulation.json(notice, rules: rules)) }
         }
+        try flush()
         guard format == .text else { return }
         printTimeline(story)
         let seconds = Date().timeIntervalSince(started)

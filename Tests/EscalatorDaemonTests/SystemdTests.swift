@@ -10,6 +10,8 @@ import Testing
 /// the shipped rules and the demo orders.
 @Suite(.serialized) struct SystemdEndToEndTests {
     static let unit = "escalator.service"
+    /// Where the test binary is installed inside the sandbox.
+    static let sandboxBinary = "/var/lib/escalator-bin/escalator"
 
     /// Installs the unit the way install.sh does, with the built binary in place of /usr/bin/escalator.
     static func install(into sandbox: SystemdSandbox, orders: String) throws {
@@ -48,8 +50,11 @@ import Testing
             let result = try sandbox.run(argv)
             #expect(result.succeeded, "\(argv): \(result.output)")
         }
+        // The unit's PrivateTmp= hides the host's /tmp, where a checkout may live: the binary goes into the sandbox.
+        try manager.createDirectory(atPath: "\(root)/var/lib/escalator-bin", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try manager.copyItem(atPath: escalatorBinary, toPath: "\(root)\(Self.sandboxBinary)")
         let unit = try String(contentsOfFile: "\(repositoryRoot)/deploy/escalator.service", encoding: .utf8)
-            .replacingOccurrences(of: "/usr/bin/escalator", with: escalatorBinary)
+            .replacingOccurrences(of: "/usr/bin/escalator", with: Self.sandboxBinary)
         try unit.write(toFile: "\(root)/etc/systemd/system/\(Self.unit)", atomically: true, encoding: .utf8)
         #expect(try sandbox.run(["systemctl", "daemon-reload"]).succeeded)
     }
@@ -65,7 +70,7 @@ import Testing
         // `escalator status` inside the sandbox: SQLite resolves /proc/PID/root to the host's root, so the host
         // cannot open the store through it.
         func outboxDepth() -> Int? {
-            guard let result = try? sandbox.run([escalatorBinary, "status", "--config", "/etc/escalator", "--format", "json"]), result.succeeded,
+            guard let result = try? sandbox.run([Self.sandboxBinary, "status", "--config", "/etc/escalator", "--format", "json"]), result.succeeded,
                 let object = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any],
                 let outbox = object["outbox"] as? [String: Any]
             else { return nil }
@@ -75,7 +80,7 @@ import Testing
         // Start: active (running), the status line in StatusText.
         let start = try sandbox.run(["systemctl", "start", Self.unit])
         let startLog = try sandbox.run(["journalctl", "-u", Self.unit, "--no-pager"]).output
-        #expect(start.succeeded, "\(start.output)\n\(startLog)")
+        try #require(start.succeeded, "\(start.output)\n\(startLog)")
         var state = try sandbox.show(Self.unit, ["ActiveState", "SubState", "StatusText", "MainPID"])
         #expect(state["ActiveState"] == "active" && state["SubState"] == "running")
         #expect(state["StatusText"]?.hasPrefix("rules v1 · ") == true && state["StatusText"]?.hasSuffix("· source ok") == true, "\(state)")
