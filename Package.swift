@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "escalator", targets: ["escalator"]),
         .executable(name: "JournalProbe", targets: ["JournalProbe"]),
+        .executable(name: "escalator-bench", targets: ["EscalatorBench"]),
         .library(name: "EscalatorCore", targets: ["EscalatorCore"]),
         .library(name: "EscalatorConfig", targets: ["EscalatorConfig"]),
     ],
@@ -117,6 +118,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The benchmark harness (docs/benchmarks.md): `swift build -c release` then `.build/release/escalator-bench`.
+        .executableTarget(
+            name: "EscalatorBench",
+            dependencies: [
+                "EscalatorCore", "EscalatorConfig", "EscalatorSources", "EscalatorOutputs", "EscalatorRuntime", "EscalatorState",
+                "EscalatorDaemon", "EscalatorTestKit", "Systemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/EscalatorBench"
         ),
         .testTarget(
             name: "EscalatorCoreTests",

@@ -19,24 +19,30 @@ public struct Person: Hashable, Sendable {
 /// The people directory. The loader guarantees that supervisors exist and that the chain has no cycle.
 public struct Directory: Sendable {
     public let people: [String: Person]
+    /// Each person's supervisors, nearest first, worked out once: every escalation step asks for them.
+    private let chains: [String: [Person]]
 
     public init(_ people: [Person]) {
-        self.people = Dictionary(people.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let byID = Dictionary(people.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        self.people = byID
+        var chains: [String: [Person]] = [:]
+        for id in byID.keys {
+            var out: [Person] = []
+            var seen: Set<String> = [id]
+            var current = byID[id]?.supervisor
+            while let next = current, let person = byID[next], seen.insert(next).inserted {
+                out.append(person)
+                current = person.supervisor
+            }
+            chains[id] = out
+        }
+        self.chains = chains
     }
 
     public subscript(id: String) -> Person? { people[id] }
 
     /// The supervisors above `id`, nearest first. Stops at a repeated person, so it ends even on bad data.
-    public func chain(above id: String) -> [Person] {
-        var out: [Person] = []
-        var seen: Set<String> = [id]
-        var current = people[id]?.supervisor
-        while let next = current, let person = people[next], seen.insert(next).inserted {
-            out.append(person)
-            current = person.supervisor
-        }
-        return out
-    }
+    public func chain(above id: String) -> [Person] { chains[id] ?? [] }
 
     /// The first supervisor cycle, as the ids in order with the first repeated at the end; nil if none.
     public func firstCycle() -> [String]? {

@@ -12,4 +12,13 @@ public enum UTCTimestamp {
         let time = [rest / 3600, rest % 3600 / 60, rest % 60].map { String($0).leftPadded(2) }.joined(separator: ":")
         return "\(day)T\(time)Z"
     }
+
+    /// ISO 8601 with the zone's offset at that instant (`2026-03-02T09:30:00+08:00`; `Z` when the offset is 0).
+    public static func format(_ date: Date, offsetIn zone: TimeZone) -> String {
+        let offset = zone.secondsFromGMT(for: date)
+        let text = format(date.addingTimeInterval(TimeInterval(offset)))
+        guard offset != 0 else { return text }
+        let sign = offset < 0 ? "-" : "+"
+        return text.dropLast() + "\(sign)\(String(abs(offset) / 3600).leftPadded(2)):\(String(abs(offset) % 3600 / 60).leftPadded(2))"
+    }
 }

@@ -186,6 +186,17 @@ public actor Daemon {
         }
     }
 
+    /// Whether the order database answers, before the first (possibly long) full read: nil if it does, else why.
+    public func probe() async -> String? {
+        guard let source else { return "no source" }
+        do {
+            try await source.probe()
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     // MARK: - Reload
 
     /// What a reload did.

@@ -114,7 +114,17 @@ struct SchedulerService: Service {
                 for await _ in pokes { waker.wake() }
             }
             try await withGracefulShutdownHandler {
-                var ready = false
+                // Ready once the configuration is loaded, the store open and the database known to answer (or known
+                // not to, which the status says): the first full read of a large database can take a while.
+                let problem = await daemon.probe()
+                let generation = await daemon.generation
+                let starting = "rules v\(generation) · starting: first full read of the order database · "
+                    + (problem == nil ? "source ok" : "source DOWN (degraded): \(problem!)")
+                manager.ready(status: starting)
+                let configuration = await daemon.configuration
+                events.write(
+                    priority: 5, message: "escalator started: \(starting)",
+                    fields: [("MESSAGE_ID", EventID.started.messageID), ("ESCALATOR_CONFIG", configuration.directory)])
                 var handledReloads = reloadStatus.handled()
                 while !stopping.withLock({ $0 }) {
                     let requested = reloadRequests.withLock { count -> Int in
@@ -129,17 +139,7 @@ struct SchedulerService: Service {
                     let report = try await daemon.cycle(now: now)
                     heartbeat.beat()
                     if report.queued > 0 { outboxWaker.wake() }
-                    let status = await daemon.statusLine(now: now)
-                    if !ready {
-                        ready = true
-                        manager.ready(status: status)
-                        let configuration = await daemon.configuration
-                        events.write(
-                            priority: 5, message: "escalator started: \(status)",
-                            fields: [("MESSAGE_ID", EventID.started.messageID), ("ESCALATOR_CONFIG", configuration.directory)])
-                    } else {
-                        manager.status(status)
-                    }
+                    manager.status(await daemon.statusLine(now: now))
                     let untilNext = Duration.milliseconds(Int64(max(0, report.nextWake.timeIntervalSince(clock())) * 1000))
                     await waker.wait(upTo: max(.milliseconds(20), min(untilNext, maximumSleep)))
                 }

@@ -34,22 +34,47 @@ public enum Simulation {
     }
 
     /// A notice as one JSON object (the shape of `simulate --format json`): `at` is when it fell due, in ISO 8601
-    /// with the offset of the policy's calendar.
+    /// with the offset of the policy's calendar. Written by hand, keys in order: simulate prints one per notice.
     public static func json(_ notice: Notice, rules: Rules) -> String {
         let zone = rules.policies.first { $0.name == notice.policy }?.calendar.timeZone ?? TimeZone(identifier: "UTC")!
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = zone
-        formatter.formatOptions = [.withInternetDateTime]
-        var object: [String: Any] = [
-            "at": formatter.string(from: notice.dueAt), "decided_at": formatter.string(from: notice.decidedAt),
-            "case": notice.caseID, "policy": notice.policy, "step": notice.step, "steps": notice.stepCount,
-            "trigger": notice.trigger.rawValue, "to": notice.to.map(\.id), "cc": notice.cc.map(\.id),
-            "notice_id": notice.id, "occurrence": notice.occurrence, "overdue_seconds": notice.overdueSeconds,
+        var fields: [(String, String)] = [
+            ("at", quoted(UTCTimestamp.format(notice.dueAt, offsetIn: zone))),
+            ("case", quoted(notice.caseID)),
+            ("cc", list(notice.cc.map(\.id))),
+            ("decided_at", quoted(UTCTimestamp.format(notice.decidedAt, offsetIn: zone))),
         ]
-        if let subject = notice.subject { object["subject"] = subject }
-        if notice.repeatNumber > 0 { object["repeat"] = notice.repeatNumber }
-        if !notice.missed.isEmpty { object["missed_steps"] = notice.missed.map(\.step) }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        if !notice.missed.isEmpty { fields.append(("missed_steps", "[" + notice.missed.map { String($0.step) }.joined(separator: ",") + "]")) }
+        fields += [
+            ("notice_id", quoted(notice.id)), ("occurrence", quoted(notice.occurrence)),
+            ("overdue_seconds", String(notice.overdueSeconds)), ("policy", quoted(notice.policy)),
+        ]
+        if notice.repeatNumber > 0 { fields.append(("repeat", String(notice.repeatNumber))) }
+        fields += [("step", String(notice.step)), ("steps", String(notice.stepCount))]
+        if let subject = notice.subject { fields.append(("subject", quoted(subject))) }
+        fields += [("to", list(notice.to.map(\.id))), ("trigger", quoted(notice.trigger.rawValue))]
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    private static func list(_ items: [String]) -> String { "[" + items.map(quoted).joined(separator: ",") + "]" }
+
+    /// A JSON string literal.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    out += "\\u" + String(scalar.value, radix: 16).leftPadded(4)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
     }
 }

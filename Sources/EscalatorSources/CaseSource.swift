@@ -10,6 +10,8 @@ public protocol CaseSource: Sendable {
     func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch
     /// The people of the directory query; nil when none is configured.
     func readDirectory() async throws -> (people: [Person], problems: [SourceProblem])?
+    /// Checks that the database answers (a trivial query), without reading any case.
+    func probe() async throws
     /// Releases connections. The source is not used afterwards.
     func close() async
 }

@@ -72,6 +72,10 @@ public final class PostgresCaseSource: CaseSource {
         try await reader.readDirectory(fetch: fetch)
     }
 
+    public func probe() async throws {
+        _ = try await fetch("SELECT 1", [])
+    }
+
     public func close() async {
         await holder.reset()
     }

@@ -35,6 +35,10 @@ public final class SQLiteCaseSource: CaseSource {
         try await reader.readDirectory(fetch: fetch)
     }
 
+    public func probe() async throws {
+        _ = try await fetch("SELECT 1", [])
+    }
+
     public func close() async {
         try? queue.close()
     }

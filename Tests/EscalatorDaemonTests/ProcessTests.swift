@@ -21,11 +21,15 @@ let escalatorBinary = "\(repositoryRoot)/.build/debug/escalator"
             environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "1000000"])
         defer { daemon.stop() }
 
+        // READY once the store is open and the database answers, before the first full read.
         #expect(socket.receive(timeout: 60) { $0["READY"] == "1" }, "no READY=1; log:\n\(daemon.log)")
-        let ready = try #require(socket.messages.last)
-        let status = try #require(ready["STATUS"])
+        let ready = try #require(socket.messages.last?["STATUS"])
+        #expect(ready == "rules v1 · starting: first full read of the order database · source ok", "\(ready)")
+        // Then a status line after every cycle.
+        #expect(socket.receive(timeout: 60) { $0["STATUS"]?.contains(" open · ") == true })
+        let status = try #require(socket.messages.last?["STATUS"])
         #expect(status.hasPrefix("rules v1 · 4 open · "), "\(status)")
-        #expect(status.contains("source ok"))
+        #expect(status.hasSuffix(" · source ok"))
         #expect(!status.contains("\n"))
 
         // The watchdog is pinged at half the interval (1 s): two pings come within 2 s.
@@ -65,7 +69,7 @@ let escalatorBinary = "\(repositoryRoot)/.build/debug/escalator"
         let socket = try NotifySocket(path: "\(fixture.directory.path)/notify.sock")
         let daemon = try BackgroundProcess([escalatorBinary, "run", "--config", fixture.configDirectory], environment: ["NOTIFY_SOCKET": socket.path])
         defer { daemon.stop() }
-        #expect(socket.receive(timeout: 60) { $0["READY"] == "1" })
+        #expect(socket.receive(timeout: 60) { $0["STATUS"]?.contains(" open · ") == true })
         let store = try StateStore(directory: fixture.stateDirectory, readOnly: true)
         let delivered = Date().addingTimeInterval(30)
         while try store.outboxDepth() > 0 && Date() < delivered { usleep(50_000) }
@@ -155,7 +159,7 @@ let escalatorBinary = "\(repositoryRoot)/.build/debug/escalator"
 
         let socket = try NotifySocket(path: "\(fixture.directory.path)/notify.sock")
         let clean = try BackgroundProcess([escalatorBinary, "run", "--config", fixture.configDirectory], environment: ["NOTIFY_SOCKET": socket.path])
-        #expect(socket.receive(timeout: 60) { $0["READY"] == "1" })
+        #expect(socket.receive(timeout: 60) { $0["STATUS"]?.contains(" open · ") == true })
         let deadline = Date().addingTimeInterval(60)
         while try store.outboxDepth() > 0 && Date() < deadline { usleep(50_000) }
         kill(clean.pid, SIGTERM)

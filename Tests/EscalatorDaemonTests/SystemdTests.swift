@@ -81,6 +81,7 @@ import Testing
         let start = try sandbox.run(["systemctl", "start", Self.unit])
         let startLog = try sandbox.run(["journalctl", "-u", Self.unit, "--no-pager"]).output
         try #require(start.succeeded, "\(start.output)\n\(startLog)")
+        #expect(try sandbox.wait(timeout: 60) { try sandbox.show(Self.unit, ["StatusText"])["StatusText"]?.contains(" open · ") == true })
         var state = try sandbox.show(Self.unit, ["ActiveState", "SubState", "StatusText", "MainPID"])
         #expect(state["ActiveState"] == "active" && state["SubState"] == "running")
         #expect(state["StatusText"]?.hasPrefix("rules v1 · ") == true && state["StatusText"]?.hasSuffix("· source ok") == true, "\(state)")

@@ -79,6 +79,13 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(first["step"] as? Int == 1 && first["trigger"] as? String == "warn")
         #expect(first["to"] as? [String] == ["rep3"] && first["cc"] as? [String] == [])
         #expect((first["notice_id"] as? String)?.hasPrefix("TT-1001/keep-customer-informed/") == true)
+        // Every line is valid JSON with sorted keys, and a hostile text survives the round trip.
+        for line in lines { #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "\(line)") }
+        let keys = try #require(first.keys.sorted() as [String]?)
+        #expect(lines[0].hasPrefix("{\"at\":") && keys.first == "at")
+        let hostile = "a\"b\\c\nd\u{1}e/é"
+        let quoted = Simulation.quoted(hostile)
+        #expect(try JSONSerialization.jsonObject(with: Data("[\(quoted)]".utf8)) as? [String] == [hostile])
     }
 }
 

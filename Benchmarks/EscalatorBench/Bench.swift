@@ -1,0 +1,301 @@
+import ArgumentParser
+import EscalatorConfig
+import EscalatorCore
+import EscalatorDaemon
+import EscalatorOutputs
+import EscalatorRuntime
+import EscalatorSources
+import EscalatorState
+import EscalatorTestKit
+import Foundation
+import GRDB
+import Logging
+import PostgresNIO
+import Systemd
+
+/// The benchmark harness of docs/benchmarks.md. For each size and driver it writes a synthetic order database
+/// (about 10 activity rows per order), then measures, in one process and one run: the database's own floor
+/// (sqlite3 / psql COPY of the same queries to /dev/null), escalator's full cycle (load and evaluate every case,
+/// cold), an incremental tick with 1% of the cases changed, an idle tick, peak RSS, the daemon's first cycle
+/// with its durable state, outbox delivery to spool and journal, start to READY=1, and `simulate`.
+///
+///     swift build -c release && .build/release/escalator-bench --cases 10000,100000 --drivers sqlite,postgres
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "escalator-bench", abstract: "Measure escalator against its targets.")
+
+    @Option(help: "Comma-separated case counts.") var cases = "10000,100000"
+    @Option(help: "Comma-separated drivers: sqlite, postgres.") var drivers = "sqlite,postgres"
+    @Option(help: "Work directory (databases, state, spool).") var work = "/var/tmp/escalator-bench"
+    @Option(help: "Run `escalator simulate` over 54 days for sizes up to this many cases.") var simulateUpTo = 100_000
+    @Option(help: "The escalator binary for READY and simulate (default: next to this one).") var escalator: String?
+
+    /// The synthetic data ends here; the benchmark's "now" is an hour later.
+    static let end = Date(timeIntervalSince1970: 1_777_593_600)
+
+    func run() async throws {
+        let sizes = cases.split(separator: ",").compactMap { Int($0) }
+        let kinds = drivers.split(separator: ",").compactMap { SourceSettings.Driver(rawValue: String($0)) }
+        let binary = escalator ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("escalator").path
+        try? FileManager.default.removeItem(atPath: work)
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let server = kinds.contains(.postgres) ? try PostgresServer() : nil
+        defer { server?.destroy() }
+        print("# machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB; journal: \(Journal.isReachable ? "a real journald" : "none (entries to /dev/null)")")
+        for driver in kinds {
+            for size in sizes {
+                let row = try await Measurement.run(driver: driver, cases: size, work: "\(work)/\(driver.rawValue)-\(size)", server: server, binary: binary, simulate: size <= simulateUpTo)
+                print(row.json)
+            }
+        }
+    }
+}
+
+/// One row of the table.
+struct Row {
+    var values: [(String, String)] = []
+    mutating func set(_ key: String, _ value: Double) { values.append((key, String(format: "%.3f", value))) }
+    mutating func set(_ key: String, _ value: Int) { values.append((key, String(value))) }
+    mutating func set(_ key: String, _ value: String) { values.append((key, "\"\(value)\"")) }
+    var json: String { "{" + values.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}" }
+}
+
+enum Measurement {
+    static func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+        let start = ContinuousClock.now
+        try await body()
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// Peak resident set size of this process, in bytes.
+    static func peakRSS() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024
+    }
+
+    static func run(driver: SourceSettings.Driver, cases: Int, work: String, server: PostgresServer?, binary: String, simulate: Bool) async throws -> Row {
+        var row = Row()
+        row.set("driver", driver.rawValue)
+        row.set("cases", cases)
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let generator = SyntheticOrders(cases: cases, seed: 7, days: 60, end: Bench.end)
+        let database = "bench_\(cases)"
+        row.set("generate_s", try await seconds {
+            switch driver {
+            case .sqlite: try generator.writeSQLite(path: "\(work)/orders.db")
+            case .postgres:
+                let server = server!
+                try server.psql("DROP DATABASE IF EXISTS \(database)")
+                try server.psql("CREATE DATABASE \(database)")
+                try await generator.writePostgres(
+                    PostgresConnection.Configuration(
+                        host: "127.0.0.1", port: server.port, username: "postgres", password: server.superuserPassword, database: database, tls: .disable))
+                try server.psql("ANALYZE", database: database)
+            }
+        })
+        let configDirectory = try writeConfiguration(driver: driver, work: work, server: server, database: database)
+        let configuration = try loadConfiguration(configDirectory)
+        let settings = configuration.source!
+
+        // The database's own floor: the same queries, output thrown away.
+        let queries = [settings.cases.sql, settings.activity?.sql].compactMap { $0 }
+        let floor = try await seconds {
+            for sql in queries {
+                let command: String
+                switch driver {
+                case .sqlite: command = "sqlite3 '\(work)/orders.db' \"\(sql)\" > /dev/null"
+                case .postgres:
+                    command = "PGPASSWORD='\(server!.superuserPassword)' psql -X -q -h 127.0.0.1 -p \(server!.port) -U postgres -d \(database) -c \"COPY (\(sql)) TO STDOUT\" > /dev/null"
+                }
+                let result = try Subprocess.run(["/bin/sh", "-c", command])
+                guard result.succeeded else { throw ValidationError("baseline failed: \(result.output)") }
+            }
+        }
+        row.set("floor_s", floor)
+
+        // The full cycle, cold: read every case (the poller's first read is a full one) and evaluate them all.
+        let rssBefore = peakRSS()
+        let source = try CaseSources.open(settings)
+        let poller = SourcePoller(source: source, settings: settings)
+        var loop = EscalationLoop()
+        var byID: [String: Case] = [:]
+        let now = Bench.end.addingTimeInterval(3600)
+        var loaded = 0
+        let load = try await seconds {
+            let outcome = await poller.poll(now: now)
+            if outcome.failed {
+                let error = await poller.health.lastError ?? ""
+                throw ValidationError("the source failed: \(error)")
+            }
+            loaded = outcome.changed.count
+            byID.reserveCapacity(outcome.changed.count)
+            for subject in outcome.changed {
+                byID[subject.id] = subject
+                loop.markChanged(subject.id)
+            }
+        }
+        var decided = 0
+        let rules = configuration.rules
+        let evaluate = await seconds { decided = loop.tick(at: now, rules: rules) { byID[$0] }.count }
+        row.set("load_s", load)
+        row.set("evaluate_s", evaluate)
+        row.set("full_cycle_s", load + evaluate)
+        row.set("full_vs_floor", (load + evaluate) / floor)
+        row.set("loaded_cases", loaded)
+        row.set("notices_first_tick", decided)
+        let rss = peakRSS()
+        row.set("peak_rss_mb", Double(rss) / 1_048_576)
+        row.set("rss_bytes_per_case", (rss - rssBefore) / max(cases, 1))
+
+        // 1% of the cases change: their row is touched and each gets a customer message.
+        let changed = max(1, cases / 100)
+        let later = now.addingTimeInterval(60)
+        try touch(driver: driver, work: work, server: server, database: database, count: changed, cases: cases, at: now.addingTimeInterval(30))
+        var seen = 0
+        let incremental = await seconds {
+            let outcome = await poller.poll(now: later)
+            seen = outcome.changed.count
+            for subject in outcome.changed {
+                byID[subject.id] = subject
+                loop.markChanged(subject.id)
+            }
+            _ = loop.tick(at: later, rules: rules) { byID[$0] }
+        }
+        row.set("incremental_s", incremental)
+        row.set("incremental_vs_full", incremental / (load + evaluate))
+        row.set("incremental_changed", seen)
+
+        // Idle: nothing changed, nothing due (a few seconds later).
+        let idleAt = later.addingTimeInterval(1)
+        var idleChanged = 0
+        let idle = await seconds {
+            let outcome = await poller.poll(now: idleAt.addingTimeInterval(60))
+            idleChanged = outcome.changed.count
+            _ = loop.tick(at: idleAt, rules: rules) { byID[$0] }
+        }
+        row.set("idle_ms", idle * 1000)
+        row.set("idle_changed", idleChanged)
+        await source.close()
+        byID = [:]
+        loop = EscalationLoop()
+
+        // The daemon's own first cycle: the same work plus rendering each notice's email and committing the state
+        // and the outbox; then delivering that outbox to the spool and the journal.
+        let events = Journal.isReachable ? EventWriter(mode: .journal) : EventWriter(mode: .pipe, output: FileHandle(forWritingAtPath: "/dev/null")!)
+        let store = try StateStore(directory: "\(work)/state")
+        let daemon = try Daemon(configuration: configuration, store: store, events: events, logger: Logger(label: "bench"))
+        var queued = 0
+        row.set("daemon_first_cycle_s", try await seconds { queued = try await daemon.cycle(now: now).queued })
+        row.set("daemon_queued", queued)
+        let delivery = await daemon.delivery
+        await daemon.close()
+        try MailSpool(root: "\(work)/spool").prepare()
+        var delivered = 0
+        let deliver = try await seconds { delivered = try delivery.deliver(now: now).emailed }
+        row.set("delivered", delivered)
+        row.set("notices_per_s", Double(delivered) / max(deliver, 1e-9))
+
+        // Start to READY=1: the real binary, on a fresh state directory.
+        row.set("ready_s", try startToReady(binary: binary, config: configDirectory, work: work))
+
+        if simulate {
+            let from = ISO8601DateFormatter().string(from: Bench.end.addingTimeInterval(-54 * 86_400))
+            let to = ISO8601DateFormatter().string(from: Bench.end)
+            var status: Int32 = 0
+            row.set("simulate_54d_s", try await seconds {
+                status = try Subprocess.run(["/bin/sh", "-c", "'\(binary)' simulate --config '\(configDirectory)' --from \(from) --to \(to) --step 15m --format json > /dev/null"]).status
+            })
+            row.set("simulate_status", Int(status))
+        }
+        return row
+    }
+
+    static func writeConfiguration(driver: SourceSettings.Driver, work: String, server: PostgresServer?, database: String) throws -> String {
+        let directory = "\(work)/config"
+        let manager = FileManager.default
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Config").path
+        try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for item in try manager.contentsOfDirectory(atPath: shipped) where item != "tests" && item != "escalator.yaml" {
+            try manager.copyItem(atPath: "\(shipped)/\(item)", toPath: "\(directory)/\(item)")
+        }
+        let connection: String
+        switch driver {
+        case .sqlite:
+            connection = "  driver: sqlite\n  path: \(work)/orders.db"
+        case .postgres:
+            try server!.superuserPassword.write(toFile: "\(work)/pgpassword", atomically: true, encoding: .utf8)
+            connection = "  driver: postgres\n  host: 127.0.0.1\n  port: \(server!.port)\n  database: \(database)\n  user: postgres\n  password_file: \(work)/pgpassword\n  sslmode: disable"
+        }
+        try """
+            defaults:
+              calendar: store-hours
+            source:
+            \(connection)
+              poll_every: 1m
+              cases:
+                query: SELECT * FROM orders
+                attributes: [sales_rep]
+                changed_at: updated_at
+              activity:
+                query: SELECT * FROM order_activity
+                columns: { case: order_id }
+              directory:
+                query: SELECT id, name, email, supervisor FROM staff
+            mail:
+              from: escalator@shop.example
+              spool: \(work)/spool
+            state:
+              directory: \(work)/daemon-state
+
+            """.write(toFile: "\(directory)/escalator.yaml", atomically: true, encoding: .utf8)
+        return directory
+    }
+
+    static func loadConfiguration(_ directory: String) throws -> EscalatorConfig.Configuration {
+        let result = ConfigLoader.load(directory: directory)
+        guard let configuration = result.configuration else {
+            throw ValidationError(result.diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        return configuration
+    }
+
+    /// Changes `count` orders spread over the table, as the shop's software would.
+    static func touch(driver: SourceSettings.Driver, work: String, server: PostgresServer?, database: String, count: Int, cases: Int, at: Date) throws {
+        let stamp = TimestampParser.format(at)
+        let stride = max(1, cases / count)
+        let ids = (0..<count).map { "ORD-\(String($0 * stride + 1).leftPadded(7))" }
+        switch driver {
+        case .sqlite:
+            let writer = try DatabaseQueue(path: "\(work)/orders.db")
+            try writer.write { db in
+                for id in ids {
+                    try db.execute(sql: "UPDATE orders SET updated_at = ? WHERE id = ?", arguments: [stamp, id])
+                    try db.execute(
+                        sql: "INSERT INTO order_activity (id, order_id, kind, at, actor, text) VALUES (?, ?, 'customer_message', ?, 'customer', 'Any news?')",
+                        arguments: ["\(id)-BENCH", id, stamp])
+                }
+            }
+        case .postgres:
+            let list = ids.map { "'\($0)'" }.joined(separator: ",")
+            try server!.psql(
+                """
+                UPDATE orders SET updated_at = '\(stamp)' WHERE id IN (\(list));
+                INSERT INTO order_activity (id, order_id, kind, at, actor, text)
+                SELECT id || '-BENCH', id, 'customer_message', '\(stamp)', 'customer', 'Any news?' FROM orders WHERE id IN (\(list));
+                """, database: database)
+        }
+    }
+
+    /// Seconds from starting `escalator run` to its READY=1.
+    static func startToReady(binary: String, config: String, work: String) throws -> Double {
+        try? FileManager.default.removeItem(atPath: "\(work)/daemon-state")
+        let socket = try NotifySocket(path: "\(work)/notify.sock")
+        let start = Date()
+        let daemon = try BackgroundProcess([binary, "run", "--config", config], environment: ["NOTIFY_SOCKET": socket.path])
+        defer { daemon.stop() }
+        guard socket.receive(timeout: 600, until: { $0["READY"] == "1" }) else { throw ValidationError("no READY=1: \(daemon.log.suffix(2000))") }
+        return Date().timeIntervalSince(start)
+    }
+}
