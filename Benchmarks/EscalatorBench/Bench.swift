@@ -28,6 +28,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Comma-separated drivers: sqlite, postgres.") var drivers = "sqlite,postgres"
     @Option(help: "Work directory (databases, state, spool).") var work = "/var/tmp/escalator-bench"
     @Option(help: "Run `escalator simulate` over 54 days for sizes up to this many cases.") var simulateUpTo = 100_000
+    @Option(help: "Measure the daemon's first cycle and outbox delivery for sizes up to this many cases.") var daemonUpTo = 100_000
     @Option(help: "The escalator binary for READY and simulate (default: next to this one).") var escalator: String?
 
     /// The synthetic data ends here; the benchmark's "now" is an hour later.
@@ -44,7 +45,7 @@ struct Bench: AsyncParsableCommand {
         print("# machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB; journal: \(Journal.isReachable ? "a real journald" : "none (entries to /dev/null)")")
         for driver in kinds {
             for size in sizes {
-                let row = try await Measurement.run(driver: driver, cases: size, work: "\(work)/\(driver.rawValue)-\(size)", server: server, binary: binary, simulate: size <= simulateUpTo)
+                let row = try await Measurement.run(driver: driver, cases: size, work: "\(work)/\(driver.rawValue)-\(size)", server: server, binary: binary, simulate: size <= simulateUpTo, daemon: size <= daemonUpTo)
                 print(row.json)
             }
         }
@@ -75,7 +76,7 @@ enum Measurement {
         return usage.ru_maxrss * 1024
     }
 
-    static func run(driver: SourceSettings.Driver, cases: Int, work: String, server: PostgresServer?, binary: String, simulate: Bool) async throws -> Row {
+    static func run(driver: SourceSettings.Driver, cases: Int, work: String, server: PostgresServer?, binary: String, simulate: Bool, daemon measureDaemon: Bool) async throws -> Row {
         var row = Row()
         row.set("driver", driver.rawValue)
         row.set("cases", cases)
@@ -181,21 +182,7 @@ enum Measurement {
         byID = [:]
         loop = EscalationLoop()
 
-        // The daemon's own first cycle: the same work plus rendering each notice's email and committing the state
-        // and the outbox; then delivering that outbox to the spool and the journal.
-        let events = Journal.isReachable ? EventWriter(mode: .journal) : EventWriter(mode: .pipe, output: FileHandle(forWritingAtPath: "/dev/null")!)
-        let store = try StateStore(directory: "\(work)/state")
-        let daemon = try Daemon(configuration: configuration, store: store, events: events, logger: Logger(label: "bench"))
-        var queued = 0
-        row.set("daemon_first_cycle_s", try await seconds { queued = try await daemon.cycle(now: now).queued })
-        row.set("daemon_queued", queued)
-        let delivery = await daemon.delivery
-        await daemon.close()
-        try MailSpool(root: "\(work)/spool").prepare()
-        var delivered = 0
-        let deliver = try await seconds { delivered = try delivery.deliver(now: now).emailed }
-        row.set("delivered", delivered)
-        row.set("notices_per_s", Double(delivered) / max(deliver, 1e-9))
+        if measureDaemon { try await daemonRows(&row, configuration: configuration, work: work, now: now) }
 
         // Start to READY=1: the real binary, on a fresh state directory.
         row.set("ready_s", try startToReady(binary: binary, config: configDirectory, work: work))
@@ -210,6 +197,24 @@ enum Measurement {
             row.set("simulate_status", Int(status))
         }
         return row
+    }
+
+    /// The daemon's own first cycle: the same work plus rendering each notice's email and committing the state
+    /// and the outbox; then delivering that outbox to the spool and the journal.
+    static func daemonRows(_ row: inout Row, configuration: EscalatorConfig.Configuration, work: String, now: Date) async throws {
+        let events = Journal.isReachable ? EventWriter(mode: .journal) : EventWriter(mode: .pipe, output: FileHandle(forWritingAtPath: "/dev/null")!)
+        let store = try StateStore(directory: "\(work)/state")
+        let daemon = try Daemon(configuration: configuration, store: store, events: events, logger: Logger(label: "bench"))
+        var queued = 0
+        row.set("daemon_first_cycle_s", try await seconds { queued = try await daemon.cycle(now: now).queued })
+        row.set("daemon_queued", queued)
+        let delivery = await daemon.delivery
+        await daemon.close()
+        try MailSpool(root: "\(work)/spool").prepare()
+        var delivered = 0
+        let deliver = try await seconds { delivered = try delivery.deliver(now: now).emailed }
+        row.set("delivered", delivered)
+        row.set("notices_per_s", Double(delivered) / max(deliver, 1e-9))
     }
 
     static func writeConfiguration(driver: SourceSettings.Driver, work: String, server: PostgresServer?, database: String) throws -> String {

@@ -223,15 +223,17 @@ extension Engine {
             // Only the latest repeat that is already due matters (earlier ones would fold into it), plus the
             // first one after `now`. Walk the nominal times first; place just those two.
             let calendar = countingCalendar(every, policy)
+            // The recipients are the top step's every time: resolve them once.
+            let first = people.schedule(top, number: steps.count, repeatNumber: 0, trigger: .repeat, at: topNominal, policy: policy)
             var at = topNominal
             var latestDue: (number: Int, at: Date)?
             for number in 1...repeatLimit {
                 guard let next = calendar.advance(at, by: every, excluding: pauses) else { break }
                 at = next
-                let placed = people.schedule(top, number: steps.count, repeatNumber: number, trigger: .repeat, at: at, policy: policy)
+                let placed = people.again(first, top, repeatNumber: number, at: at, policy: policy)
                 if placed.effective > now {
                     if let latestDue {
-                        schedule.append(people.schedule(top, number: steps.count, repeatNumber: latestDue.number, trigger: .repeat, at: latestDue.at, policy: policy))
+                        schedule.append(people.again(first, top, repeatNumber: latestDue.number, at: latestDue.at, policy: policy))
                     }
                     schedule.append(placed)
                     break

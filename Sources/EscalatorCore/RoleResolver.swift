@@ -85,13 +85,24 @@ struct RoleResolver {
         }
         let cc = addressees(step.cc).filter { person in !to.contains { $0.id == person.id } }
 
-        var effective = nominal
-        if step.quietHours {
-            let calendar = to.first.flatMap { rules.directory[$0.id]?.calendar }.flatMap { rules.calendars[$0] } ?? policy.calendar
-            effective = calendar.nextOpening(atOrAfter: nominal) ?? nominal
-        }
         return ScheduledStep(
-            step: number, repeatNumber: repeatNumber, trigger: trigger, nominal: nominal, effective: effective, to: to,
-            cc: cc, unresolved: unresolved, template: step.template ?? policy.template)
+            step: number, repeatNumber: repeatNumber, trigger: trigger, nominal: nominal,
+            effective: effectiveTime(step, to: to, nominal: nominal, policy: policy), to: to, cc: cc, unresolved: unresolved,
+            template: step.template ?? policy.template)
+    }
+
+    /// The same step again at another time (a repeat): the recipients do not change, only when it may be sent.
+    func again(_ placed: ScheduledStep, _ step: Ladder.Step, repeatNumber: Int, at nominal: Date, policy: Policy) -> ScheduledStep {
+        ScheduledStep(
+            step: placed.step, repeatNumber: repeatNumber, trigger: placed.trigger, nominal: nominal,
+            effective: effectiveTime(step, to: placed.to, nominal: nominal, policy: policy), to: placed.to, cc: placed.cc,
+            unresolved: placed.unresolved, template: placed.template)
+    }
+
+    /// `nominal`, or the next opening of the first recipient's calendar when the step keeps quiet hours.
+    private func effectiveTime(_ step: Ladder.Step, to: [Notice.Addressee], nominal: Date, policy: Policy) -> Date {
+        guard step.quietHours else { return nominal }
+        let calendar = to.first.flatMap { rules.directory[$0.id]?.calendar }.flatMap { rules.calendars[$0] } ?? policy.calendar
+        return calendar.nextOpening(atOrAfter: nominal) ?? nominal
     }
 }
