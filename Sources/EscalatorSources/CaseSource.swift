@@ -112,6 +112,17 @@ struct QueryBuilder {
         "(CASE WHEN typeof(\(column)) IN ('integer', 'real') THEN \(column) ELSE CAST(strftime('%s', \(column)) AS INTEGER) - \(offset) END)"
     }
 
+    /// `column` at or after `from`, for SQLite, in a form its index on the column can serve. The exact test
+    /// (`sqliteSeconds`) decides; two index ranges narrow what it runs on: numbers at or above the epoch seconds
+    /// (an index orders every number before every text, and '' is the least text), and texts from two days
+    /// before `from`'s date on, which every ISO 8601 text at or after `from` is, whatever its zone.
+    private func sqliteSince(_ column: String, from: Date) -> (sql: String, binds: [SourceValue]) {
+        let seconds = Int64(from.timeIntervalSince1970.rounded(.down))
+        let bound = String(UTCTimestamp.format(from.addingTimeInterval(-2 * 86_400)).prefix(10))
+        let exact = sqliteSeconds(column, offset: settings.timeZone.secondsFromGMT(for: from))
+        return ("((\(column) >= ? AND \(column) < '') OR (\(column) >= ? AND \(exact) >= ?))", [.integer(seconds), .text(bound), .integer(seconds)])
+    }
+
     /// `SELECT * FROM (cases) c [WHERE …]` with its parameters in order. Conditions are ANDed.
     func cases(changedSince mark: Watermark? = nil, ids: [String]? = nil, asOf: Date? = nil) -> (sql: String, binds: [SourceValue]) {
         var conditions: [String] = []
@@ -122,9 +133,9 @@ struct QueryBuilder {
             case (.timestamp(let column, let overlap), .time(let date)):
                 let from = date.addingTimeInterval(-TimeInterval(overlap.fixedSeconds ?? 0))
                 if dialect == .sqlite {
-                    let offset = settings.timeZone.secondsFromGMT(for: from)
-                    conditions.append("\(sqliteSeconds("c.\(Self.quote(column))", offset: offset)) >= ?")
-                    binds.append(.integer(Int64(from.timeIntervalSince1970.rounded(.down))))
+                    let (sql, values) = sqliteSince("c.\(Self.quote(column))", from: from)
+                    conditions.append(sql)
+                    binds += values
                 } else {
                     conditions.append("c.\(Self.quote(column)) >= \(next())")
                     binds.append(.date(from))
@@ -188,8 +199,10 @@ struct QueryBuilder {
         let caseColumn = "a.\(Self.quote(query.column("case")))"
         switch dialect {
         case .sqlite:
-            let expression = sqliteSeconds(at, offset: settings.timeZone.secondsFromGMT(for: date))
-            return ("SELECT DISTINCT \(caseColumn) AS case_id FROM (\(trimmed(query.sql))) AS a WHERE \(expression) >= ?", [.integer(Int64(date.timeIntervalSince1970.rounded(.down)))])
+            let (condition, binds) = sqliteSince(at, from: date)
+            // No DISTINCT: with it SQLite scans a whole index instead of the range of recent rows; the reader
+            // removes repeats.
+            return ("SELECT \(caseColumn) AS case_id FROM (\(trimmed(query.sql))) AS a WHERE \(condition)", binds)
         case .postgres:
             return ("SELECT DISTINCT \(caseColumn)::text AS case_id FROM (\(trimmed(query.sql))) AS a WHERE \(at) >= $1", [.date(date)])
         }

@@ -40,8 +40,8 @@ struct SourceReader: Sendable {
             return nil
         } ?? 300
         if let since = cursor.activity, let (idSQL, idBinds) = queries.casesWithActivity(since: since.addingTimeInterval(-overlap)) {
-            let known = Set(batch.cases.map(\.id))
-            let extra = try await fetch(idSQL, idBinds).compactMap { $0["case_id"]?.text }.filter { !known.contains($0) }
+            var known = Set(batch.cases.map(\.id))
+            let extra = try await fetch(idSQL, idBinds).compactMap { $0["case_id"]?.text }.filter { known.insert($0).inserted }
             for start in stride(from: 0, to: extra.count, by: Self.chunk) {
                 let ids = Array(extra[start..<min(start + Self.chunk, extra.count)])
                 let (byID, byIDBinds) = queries.cases(ids: ids, asOf: asOf)

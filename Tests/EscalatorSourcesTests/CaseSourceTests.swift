@@ -100,6 +100,33 @@ func isoText(_ date: Date) -> String {
         #expect(resync.removed == ["C"])
     }
 
+    /// SQLite stores whatever it is given: the change filter must treat epoch numbers, ISO text in any zone and
+    /// old values alike, through the index-friendly form it uses.
+    @Test func sqliteChangeFilterHandlesEveryStorageOfTheTimestamp() async throws {
+        let db = try TestDatabase(.sqlite)
+        try db.addStaff()
+        // A column of INTEGER affinity keeps epoch numbers as numbers and ISO texts as texts.
+        try db.execute("ALTER TABLE orders ADD COLUMN stamp INTEGER")
+        for id in ["A", "B", "C", "D", "E"] {
+            try db.execute("INSERT INTO orders (id, owner, opened_at, stamp) VALUES ('\(id)', 'rep3', '2026-03-01T09:00:00Z', 1772355600)")
+        }
+        let yaml = db.sourceYAML().replacingOccurrences(of: "changed_at: updated_at", with: "changed_at: stamp")
+        let settings = try db.settings(yaml)
+        let poller = SourcePoller(source: try db.open(settings), settings: settings)
+        let start = iso("2026-03-01T09:30:00Z")
+        #expect(await poller.poll(now: start).changed.count == 5)
+        // New content stamped 10:00Z in three ways, and 08:00Z (before the watermark and its overlap) in two.
+        try db.execute("""
+            UPDATE orders SET status = 'in_production', stamp = 1772359200 WHERE id = 'A';
+            UPDATE orders SET status = 'in_production', stamp = '2026-03-01T18:00:00+08:00' WHERE id = 'B';
+            UPDATE orders SET status = 'in_production', stamp = '2026-03-01 10:00:00' WHERE id = 'C';
+            UPDATE orders SET status = 'in_production', stamp = 1772352000 WHERE id = 'D';
+            UPDATE orders SET status = 'in_production', stamp = '2026-03-01T08:00:00Z' WHERE id = 'E';
+            """)
+        let next = await poller.poll(now: start.addingTimeInterval(60))
+        #expect(next.changed.map(\.id).sorted() == ["A", "B", "C"])
+    }
+
     @Test(arguments: Driver.allCases)
     func aVersionColumnWorksLikeATimestamp(driver: Driver) async throws {
         let db = try TestDatabase(driver)
