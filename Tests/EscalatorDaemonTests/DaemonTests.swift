@@ -324,3 +324,36 @@ struct DaemonFixture {
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path(.new)).count == queued.count)
     }
 }
+
+@Suite struct ClockJumpTests {
+    /// The wall clock jumps a day forward, then an hour back, on a live read of the orders (all their activity
+    /// in the past): the jump forward is one catch-up notice per occurrence, the jump back sends nothing, and no
+    /// step is ever decided twice.
+    @Test func aDayForwardThenAnHourBackNeitherStormsNorRepeats() async throws {
+        let fixture = try DaemonFixture(background: 30)
+        defer { fixture.directory.remove() }
+        let (events, _) = try fixture.events()
+        let store = try StateStore(directory: fixture.stateDirectory)
+        let daemon = try Daemon(configuration: try fixture.configuration(), store: store, events: events, logger: Logger(label: "test"))
+        var decided: [String] = []
+        let start = DemoStory.day(56, "10:00")
+        for minute in stride(from: 0, to: 120, by: 15) {
+            decided += try await daemon.cycle(now: start + TimeInterval(minute * 60)).notices
+        }
+        let forward = try await daemon.cycle(now: start + 86_400)
+        let back = try await daemon.cycle(now: start + 86_400 - 3600)
+        var after: [String] = []
+        for minute in stride(from: 15, to: 180, by: 15) {
+            after += try await daemon.cycle(now: start + 86_400 + TimeInterval(minute * 60)).notices
+        }
+        await daemon.close()
+        let all = decided + forward.notices + back.notices + after
+        #expect(Set(all).count == all.count, "a step was decided twice")
+        #expect(!forward.notices.isEmpty, "nothing fell due in the skipped day: the test proves nothing")
+        #expect(back.notices.isEmpty, "the jump back sent \(back.notices)")
+        let jumped = try store.pendingOutbox(limit: 100_000).map(\.notice).filter { forward.notices.contains($0.id) }
+        let perOccurrence = Dictionary(grouping: jumped) { "\($0.caseID)/\($0.policy)/\($0.occurrence)" }
+        #expect(perOccurrence.values.allSatisfy { $0.count == 1 }, "more than one notice for one occurrence after the jump")
+        #expect(jumped.filter { $0.missed.count > 0 }.allSatisfy { $0.trigger == .catchUp })
+    }
+}
