@@ -160,6 +160,7 @@ let package = Package(
             dependencies: [
                 "EscalatorDaemon", "EscalatorState", "EscalatorRuntime", "EscalatorConfig", "EscalatorCore", "EscalatorSources",
                 "EscalatorOutputs", "EscalatorTestKit", "Systemd", "escalator", .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(

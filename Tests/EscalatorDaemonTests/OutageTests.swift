@@ -1,0 +1,79 @@
+import EscalatorSources
+import EscalatorState
+import EscalatorTestKit
+import Foundation
+import PostgresNIO
+import Testing
+
+/// The real daemon against a real PostgreSQL that goes away and comes back.
+@Suite(.serialized) struct SourceOutageTests {
+    @Test func theDaemonRidesOutADatabaseOutageAndCatchesUp() async throws {
+        let server = try PostgresServer()
+        defer { server.destroy() }
+        try server.psql("CREATE DATABASE shop")
+        let now = Date()
+        try await SyntheticOrders(cases: 40, seed: 3, days: 10, end: now).writePostgres(
+            PostgresConnection.Configuration(host: "127.0.0.1", port: server.port, username: "postgres", password: server.superuserPassword, database: "shop", tls: .disable))
+
+        let directory = try TemporaryDirectory("escalator-outage")
+        defer { directory.remove() }
+        let config = "\(directory.path)/config"
+        try FileManager.default.copyItem(atPath: "\(repositoryRoot)/Config", toPath: config)
+        try server.superuserPassword.write(toFile: "\(directory.path)/pw", atomically: true, encoding: .utf8)
+        let main = try String(contentsOfFile: "\(config)/escalator.yaml", encoding: .utf8)
+        try (main + """
+
+            source:
+              driver: postgres
+              host: 127.0.0.1
+              port: \(server.port)
+              database: shop
+              user: postgres
+              password_file: \(directory.path)/pw
+              sslmode: disable
+              connect_timeout: 2s
+              poll_every: 1s
+              cases:
+                query: SELECT * FROM orders
+                attributes: [sales_rep]
+                changed_at: updated_at
+              activity:
+                query: SELECT * FROM order_activity
+                columns: { case: order_id }
+            mail:
+              from: escalator@shop.example
+              spool: \(directory.path)/spool
+            state:
+              directory: \(directory.path)/state
+
+            """).write(toFile: "\(config)/escalator.yaml", atomically: true, encoding: .utf8)
+
+        let socket = try NotifySocket(path: "\(directory.path)/notify.sock")
+        let daemon = try BackgroundProcess([escalatorBinary, "run", "--config", config], environment: ["NOTIFY_SOCKET": socket.path])
+        defer { daemon.stop() }
+        #expect(socket.receive(timeout: 60) { $0["STATUS"]?.contains(" open · ") == true && $0["STATUS"]?.hasSuffix("source ok") == true }, "\(daemon.log)")
+
+        // The database goes away: the daemon stays up and says it is degraded.
+        try server.stop()
+        #expect(socket.receive(timeout: 60) { $0["STATUS"]?.contains("source DOWN") == true }, "\(daemon.log.suffix(3000))")
+        #expect(socket.messages.last?["STATUS"]?.contains("(degraded)") == true)
+        #expect(kill(daemon.pid, 0) == 0)
+
+        // It comes back, with an order that arrived meanwhile: the daemon reads it and escalates it.
+        try server.start()
+        let opened = ISO8601DateFormatter().string(from: now.addingTimeInterval(-5 * 86_400))
+        try server.psql("INSERT INTO orders (id, kind, status, owner, sales_rep, opened_at) VALUES ('LATE-1', 'custom-order', 'open', 'rep1', 'rep2', '\(opened)')", database: "shop")
+        #expect(socket.receive(timeout: 120) { $0["STATUS"]?.hasSuffix("source ok") == true }, "\(daemon.log.suffix(3000))")
+        let store = try StateStore(directory: "\(directory.path)/state", readOnly: true)
+        let deadline = Date().addingTimeInterval(30)
+        while try !store.queuedNoticeIDs().contains(where: { $0.hasPrefix("LATE-1/") }) && Date() < deadline { usleep(100_000) }
+        #expect(try store.queuedNoticeIDs().contains { $0.hasPrefix("LATE-1/") }, "the order that arrived during the outage was not escalated")
+
+        kill(daemon.pid, SIGTERM)
+        #expect(daemon.wait(timeout: 60) == .status(0))
+        // One entry when it went down and one when it came back, however many retries failed in between.
+        let log = daemon.log
+        #expect(log.components(separatedBy: "The order database is unreachable").count - 1 == 1, "\(log.suffix(3000))")
+        #expect(log.components(separatedBy: "The order database is reachable again").count - 1 == 1)
+    }
+}
