@@ -1,3 +1,4 @@
+import EscalatorOutputs
 import EscalatorSources
 import EscalatorState
 import EscalatorTestKit
@@ -75,5 +76,44 @@ import Testing
         let log = daemon.log
         #expect(log.components(separatedBy: "The order database is unreachable").count - 1 == 1, "\(log.suffix(3000))")
         #expect(log.components(separatedBy: "The order database is reachable again").count - 1 == 1)
+    }
+}
+
+/// The real daemon with its spool on a tiny tmpfs (in a private mount namespace): notices wait in the outbox
+/// while the disk is full and all go out, once, when there is room.
+@Suite(.serialized) struct FullSpoolTests {
+    @Test func aFullSpoolDiskHoldsNoticesInTheOutboxUntilThereIsRoom() throws {
+        let fixture = try DaemonFixture(background: 30)
+        defer { fixture.directory.remove() }
+        let spool = fixture.spoolDirectory
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        let socket = try NotifySocket(path: "\(fixture.directory.path)/notify.sock")
+        let daemon = try BackgroundProcess(
+            ["/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+             "mount -t tmpfs -o size=24k escalator-full-spool '\(spool)' && exec '\(escalatorBinary)' run --config '\(fixture.configDirectory)'"],
+            environment: ["NOTIFY_SOCKET": socket.path])
+        defer { daemon.stop() }
+        #expect(socket.receive(timeout: 60) { $0["STATUS"]?.contains(" open · ") == true }, "\(daemon.log)")
+        let store = try StateStore(directory: fixture.stateDirectory, readOnly: true)
+        let queued = try store.queuedNoticeIDs()
+        #expect(queued.count > 20)
+        let failing = Date().addingTimeInterval(30)
+        while !daemon.log.contains("No space left on device") && Date() < failing { usleep(100_000) }
+        #expect(daemon.log.contains("Delivering notices fails: email spool:"), "\(daemon.log.suffix(2000))")
+        #expect(try store.outboxDepth() > 0)
+
+        // Room again (the tmpfs grows): everything goes out, once.
+        let grow = try Subprocess.run(["/usr/bin/nsenter", "-t", String(daemon.pid), "-m", "mount", "-o", "remount,size=20m", spool])
+        #expect(grow.succeeded, "\(grow.output)")
+        let drained = Date().addingTimeInterval(120)
+        while try store.outboxDepth() > 0 && Date() < drained { usleep(200_000) }
+        #expect(try store.outboxDepth() == 0)
+        let inNamespace = "/proc/\(daemon.pid)/root\(spool)/new"
+        let files = try FileManager.default.contentsOfDirectory(atPath: inNamespace)
+        let mailed = try store.queuedNoticeIDs()
+        #expect(Set(files) == Set(mailed.map { MailSpool.fileName(noticeID: $0) }))
+        #expect(files.count == mailed.count)
+        #expect(daemon.log.contains("Delivering notices works again"))
+        #expect(daemon.log.components(separatedBy: "Delivering notices fails").count - 1 == 1, "logged on every retry")
     }
 }
