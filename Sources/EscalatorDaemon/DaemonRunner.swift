@@ -21,7 +21,9 @@ public enum DaemonRunner {
         try store.pruneDelivered(olderThan: Date().addingTimeInterval(-30 * 86_400))
         if let mail = configuration.mail {
             do {
-                try MailSpool(root: mail.spool).prepare()
+                let spool = MailSpool(root: mail.spool)
+                try spool.prepare()
+                spool.removeAbandonedTemporaryFiles()
             } catch {
                 throw StateError("cannot prepare the mail spool \(mail.spool): \(error)")
             }

@@ -25,6 +25,18 @@ public struct MailSpool: Sendable {
         }
     }
 
+    /// Removes half-written messages that a process died with: tmp/ files whose name ends in the pid of a
+    /// process that no longer exists. Returns how many were removed.
+    @discardableResult
+    public func removeAbandonedTemporaryFiles() -> Int {
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path(.tmp))) ?? [] {
+            guard let dot = name.lastIndex(of: "."), let pid = Int32(name[name.index(after: dot)...]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH, unlink("\(path(.tmp))/\(name)") == 0 { removed += 1 }
+        }
+        return removed
+    }
+
     /// The spool file name of a notice: hex only, so no id can reach outside the spool.
     public static func fileName(noticeID: String) -> String { "\(MailMessage.hash(noticeID, 40)).eml" }
 

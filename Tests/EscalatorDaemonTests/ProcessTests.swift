@@ -175,3 +175,46 @@ let escalatorBinary = "\(repositoryRoot)/.build/debug/escalator"
         #expect(Set(messageIDs).count == notices.count)
     }
 }
+
+/// An escalation storm (hundreds of overdue orders decided and delivered at once) with the daemon SIGKILLed at
+/// 20 random instants and restarted each time.
+@Suite(.serialized) struct CrashStormTests {
+    @Test func twentyRandomKillsLoseAndDuplicateNothing() throws {
+        let fixture = try DaemonFixture(background: 600)
+        defer { fixture.directory.remove() }
+        var random = SystemRandomNumberGenerator()
+        var killedWhileWorking = 0
+        for _ in 0..<20 {
+            let daemon = try BackgroundProcess([escalatorBinary, "run", "--config", fixture.configDirectory])
+            usleep(UInt32.random(in: 100_000...4_000_000, using: &random))
+            kill(daemon.pid, SIGKILL)
+            if daemon.wait(timeout: 30) == .signal(SIGKILL) { killedWhileWorking += 1 }
+        }
+        #expect(killedWhileWorking == 20)
+        let socket = try NotifySocket(path: "\(fixture.directory.path)/notify.sock")
+        let last = try BackgroundProcess([escalatorBinary, "run", "--config", fixture.configDirectory], environment: ["NOTIFY_SOCKET": socket.path])
+        #expect(socket.receive(timeout: 300) { $0["STATUS"]?.contains(" open · ") == true })
+        let store = try StateStore(directory: fixture.stateDirectory, readOnly: true)
+        let deadline = Date().addingTimeInterval(300)
+        while try store.outboxDepth() > 0 && Date() < deadline { usleep(100_000) }
+        kill(last.pid, SIGTERM)
+        #expect(last.wait(timeout: 60) == .status(0))
+
+        // Email: exactly one message per notice, and no message without a notice.
+        let notices = try store.queuedNoticeIDs()
+        #expect(notices.count > 1000)
+        #expect(Set(notices).count == notices.count)
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(fixture.spoolDirectory)/new")
+        #expect(files.count == notices.count)
+        #expect(Set(files) == Set(notices.map { MailSpool.fileName(noticeID: $0) }))
+        // Every message is whole, and what the killed processes left half-written in tmp/ was cleared at restart.
+        for name in files {
+            let text = try String(contentsOfFile: "\(fixture.spoolDirectory)/new/\(name)", encoding: .utf8)
+            #expect(OutboxDelivery.messageID(text) != nil && text.contains("\n\n") && text.hasSuffix("\n"), "\(name)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(fixture.spoolDirectory)/tmp").isEmpty)
+        // State: every step recorded with a notice id has its notice in the outbox.
+        let recorded = Set(try store.loadStates().values.flatMap { $0.occurrences.flatMap { $0.taken.compactMap(\.noticeID) } })
+        #expect(recorded == Set(notices))
+    }
+}
