@@ -29,6 +29,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Work directory (databases, state, spool).") var work = "/var/tmp/escalator-bench"
     @Option(help: "Run `escalator simulate` over 54 days for sizes up to this many cases.") var simulateUpTo = 100_000
     @Option(help: "Measure the daemon's first cycle and outbox delivery for sizes up to this many cases.") var daemonUpTo = 100_000
+    @Option(help: "Load and evaluate in this process for sizes up to this many cases (above, only the floor and READY).") var loadUpTo = 100_000
     @Option(help: "The escalator binary for READY and simulate (default: next to this one).") var escalator: String?
 
     /// The synthetic data ends here; the benchmark's "now" is an hour later.
@@ -42,11 +43,12 @@ struct Bench: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let server = kinds.contains(.postgres) ? try PostgresServer() : nil
         defer { server?.destroy() }
-        print("# machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB; journal: \(Journal.isReachable ? "a real journald" : "none (entries to /dev/null)")")
+        FileHandle.standardOutput.write(Data("# machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB; journal: \(Journal.isReachable ? "a real journald" : "none (entries to /dev/null)")\n".utf8))
         for driver in kinds {
             for size in sizes {
-                let row = try await Measurement.run(driver: driver, cases: size, work: "\(work)/\(driver.rawValue)-\(size)", server: server, binary: binary, simulate: size <= simulateUpTo, daemon: size <= daemonUpTo)
-                print(row.json)
+                let row = try await Measurement.run(driver: driver, cases: size, work: "\(work)/\(driver.rawValue)-\(size)", server: server, binary: binary, simulate: size <= simulateUpTo, daemon: size <= daemonUpTo, load: size <= loadUpTo)
+                // Unbuffered, so each row shows as soon as it is measured.
+                FileHandle.standardOutput.write(Data((row.json + "\n").utf8))
             }
         }
     }
@@ -76,7 +78,7 @@ enum Measurement {
         return usage.ru_maxrss * 1024
     }
 
-    static func run(driver: SourceSettings.Driver, cases: Int, work: String, server: PostgresServer?, binary: String, simulate: Bool, daemon measureDaemon: Bool) async throws -> Row {
+    static func run(driver: SourceSettings.Driver, cases: Int, work: String, server: PostgresServer?, binary: String, simulate: Bool, daemon measureDaemon: Bool, load measureLoad: Bool) async throws -> Row {
         var row = Row()
         row.set("driver", driver.rawValue)
         row.set("cases", cases)
@@ -115,6 +117,10 @@ enum Measurement {
             }
         }
         row.set("floor_s", floor)
+        guard measureLoad else {
+            row.set("ready_s", try startToReady(binary: binary, config: configDirectory, work: work))
+            return row
+        }
 
         // The full cycle, cold: read every case (the poller's first read is a full one) and evaluate them all.
         let rssBefore = peakRSS()
@@ -150,6 +156,24 @@ enum Measurement {
         row.set("peak_rss_mb", Double(rss) / 1_048_576)
         row.set("rss_bytes_per_case", (rss - rssBefore) / max(cases, 1))
 
+        // Idle: nothing changed since the full read, 30 seconds later (whatever falls due in them is evaluated).
+        let idleAt = now.addingTimeInterval(30)
+        var idleChanged = 0
+        var idleDue = 0
+        let repeats = Int(ProcessInfo.processInfo.environment["ESCALATOR_BENCH_IDLE_REPEATS"] ?? "") ?? 1
+        let idlePoll = await seconds {
+            for _ in 0..<repeats {
+                let one = await seconds { idleChanged = await poller.poll(now: idleAt).changed.count }
+                if repeats > 1 { FileHandle.standardError.write(Data("idle poll \(Int(one * 1000)) ms\n".utf8)) }
+            }
+        } / Double(repeats)
+        let idleTick = await seconds { idleDue = loop.tick(at: idleAt, rules: rules) { byID[$0] }.count }
+        row.set("idle_ms", (idlePoll + idleTick) * 1000)
+        row.set("idle_poll_ms", idlePoll * 1000)
+        row.set("idle_tick_ms", idleTick * 1000)
+        row.set("idle_changed", idleChanged)
+        row.set("idle_notices", idleDue)
+
         // 1% of the cases change: their row is touched and each gets a customer message.
         let changed = max(1, cases / 100)
         let later = now.addingTimeInterval(60)
@@ -168,16 +192,6 @@ enum Measurement {
         row.set("incremental_vs_full", incremental / (load + evaluate))
         row.set("incremental_changed", seen)
 
-        // Idle: nothing changed, nothing due (a few seconds later).
-        let idleAt = later.addingTimeInterval(1)
-        var idleChanged = 0
-        let idle = await seconds {
-            let outcome = await poller.poll(now: idleAt.addingTimeInterval(60))
-            idleChanged = outcome.changed.count
-            _ = loop.tick(at: idleAt, rules: rules) { byID[$0] }
-        }
-        row.set("idle_ms", idle * 1000)
-        row.set("idle_changed", idleChanged)
         await source.close()
         byID = [:]
         loop = EscalationLoop()
