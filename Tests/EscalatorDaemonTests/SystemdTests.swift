@@ -52,7 +52,10 @@ import Testing
         }
         // The unit's PrivateTmp= hides the host's /tmp, where a checkout may live: the binary goes into the sandbox.
         try manager.createDirectory(atPath: "\(root)/var/lib/escalator-bin", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        try manager.copyItem(atPath: escalatorBinary, toPath: "\(root)\(Self.sandboxBinary)")
+        // Copied by cp, not in this process: a child forked meanwhile by a parallel test would inherit our
+        // descriptor open for writing, and exec would then fail with "Text file busy".
+        let copied = try Subprocess.run(["/bin/cp", escalatorBinary, "\(root)\(Self.sandboxBinary)"])
+        #expect(copied.succeeded, "\(copied.output)")
         let unit = try String(contentsOfFile: "\(repositoryRoot)/deploy/escalator.service", encoding: .utf8)
             .replacingOccurrences(of: "/usr/bin/escalator", with: Self.sandboxBinary)
         try unit.write(toFile: "\(root)/etc/systemd/system/\(Self.unit)", atomically: true, encoding: .utf8)
