@@ -37,6 +37,16 @@ public final class StateLock: Sendable {
         return holder(fd)
     }
 
+    /// The pid of the escalator process holding the directory, if it is running: the pid file outlives the
+    /// daemon, so the pid must name a live process whose name is escalator.
+    public static func runningHolder(directory: String) -> Int32? {
+        guard let pid = holderPID(directory: directory), pid > 0,
+            let name = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
+            name.trimmingCharacters(in: .whitespacesAndNewlines) == "escalator"
+        else { return nil }
+        return pid
+    }
+
     private static func holder(_ fd: Int32) -> Int32? {
         var buffer = [UInt8](repeating: 0, count: 32)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 31, 0) }

@@ -50,14 +50,8 @@ struct AcknowledgementContext {
         if let policy { fields.append(("ESCALATOR_POLICY", policy)) }
         events.write(priority: 5, message: message, fields: fields + extra)
         store.matchDirectoryOwnership()
-        // Wake the daemon so that it applies the change now, not at its next deadline. The pid file may be stale:
-        // only a process that is escalator gets the signal.
-        if let pid = StateLock.holderPID(directory: configuration.state.resolvedDirectory()), pid > 0,
-            let name = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
-            name.trimmingCharacters(in: .whitespacesAndNewlines) == "escalator"
-        {
-            kill(pid, SIGUSR1)
-        }
+        // Wake the daemon so that it applies the change now, not at its next deadline.
+        if let pid = StateLock.runningHolder(directory: configuration.state.resolvedDirectory()) { kill(pid, SIGUSR1) }
         print(message)
     }
 }

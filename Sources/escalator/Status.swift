@@ -28,8 +28,8 @@ struct Status: AsyncParsableCommand {
         }
         let now = Date()
         let meta = try store.meta()
-        let holder = StateLock.holderPID(directory: directory)
-        let running = holder.map { kill($0, 0) == 0 || errno == EPERM } ?? false
+        let holder = StateLock.runningHolder(directory: directory)
+        let running = holder != nil
         let policies = try store.openOccurrences(now: now)
         let upcoming = try store.nextDeadlines(limit: deadlines)
         let depth = try store.outboxDepth()
