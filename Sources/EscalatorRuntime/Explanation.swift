@@ -62,4 +62,51 @@ public struct Explanation: Sendable {
         }
         return out.joined(separator: "\n")
     }
+
+    /// The same as one JSON object: times in ISO 8601 with each policy's calendar offset, durations in seconds.
+    public func json() -> String {
+        var policies: [[String: Any]] = []
+        for assessment in assessments {
+            let policy = assessment.policy
+            let zone = policy.calendar.timeZone
+            func time(_ date: Date) -> String { UTCTimestamp.format(date, offsetIn: zone) }
+            var clocks: [[String: Any]] = []
+            for clock in assessment.clocks {
+                let taken = state.occurrences.filter { $0.policy == policy.name && $0.clock == clock.key }.flatMap(\.taken)
+                var object: [String: Any] = [
+                    "key": clock.key, "started": time(clock.start), "paused": clock.isPaused,
+                    "elapsed_seconds": clock.elapsedSeconds, "paused_seconds": clock.pausedSeconds,
+                    "overdue_seconds": clock.overdueSeconds,
+                    "taken": taken.map { step -> [String: Any] in
+                        var item: [String: Any] = ["step": step.step, "due": time(step.dueAt), "taken_at": time(step.takenAt)]
+                        if step.repeatNumber > 0 { item["repeat"] = step.repeatNumber }
+                        if let id = step.noticeID { item["notice_id"] = id }
+                        return item
+                    },
+                ]
+                if let subject = clock.subject { object["subject"] = subject }
+                if let remaining = clock.remainingSeconds { object["remaining_seconds"] = remaining }
+                if let warn = clock.warn { object["warn_at"] = time(warn) }
+                if let breach = clock.breach { object["breach_at"] = time(breach) }
+                let takenKeys = Set(taken.map { "\($0.step).\($0.repeatNumber)" })
+                if let next = clock.schedule.first(where: { !takenKeys.contains("\($0.step).\($0.repeatNumber)") && $0.effective > at }) {
+                    object["next"] = [
+                        "step": next.step, "trigger": next.trigger.rawValue, "at": time(next.effective),
+                        "to": next.to.map(\.id), "cc": next.cc.map(\.id),
+                    ] as [String: Any]
+                }
+                clocks.append(object)
+            }
+            policies.append([
+                "policy": policy.name, "measure": policy.measure.name, "calendar": policy.calendar.name,
+                "applies": assessment.applies, "reasons": assessment.reasons.map { ["text": $0.text, "passed": $0.passed] as [String: Any] },
+                "clocks": clocks,
+            ])
+        }
+        let object: [String: Any] = [
+            "case": caseID, "at": UTCTimestamp.format(at), "steps_taken_from": recorded ? "state store" : "replay", "policies": policies,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
 }

@@ -14,6 +14,7 @@ struct Explain: AsyncParsableCommand {
     @Argument(help: "The case id.") var caseID: String
     @Option(help: "The instant to explain at (ISO 8601); default now.") var at: String?
     @Flag(help: "Reconstruct the steps taken by replay even when the daemon's state store is readable.") var replay = false
+    @Option(help: "text or json.") var format: DemoCommand.OutputFormat = .text
 
     func run() async throws {
         let instant: Date
@@ -42,6 +43,7 @@ struct Explain: AsyncParsableCommand {
             recorded = (try? store.state(caseID: caseID)) ?? nil
             if recorded == nil { recorded = .empty }
         }
-        print(Explanation(subject: subject, rules: configuration.rules, at: instant, recorded: recorded).text())
+        let explanation = Explanation(subject: subject, rules: configuration.rules, at: instant, recorded: recorded)
+        print(format == .json ? explanation.json() : explanation.text())
     }
 }

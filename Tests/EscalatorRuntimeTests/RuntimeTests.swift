@@ -154,6 +154,21 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(text.contains("    next: step 3 (escalate) at Thu 2026-03-12 14:00 +08:00 to rep5, cc rep3, prod"))
         let silence = try #require(explanation.assessments.first { $0.policy.name == "keep-customer-informed" }?.clocks.first)
         #expect(silence.elapsedSeconds == Int(18.5 * 3600) && silence.remainingSeconds == 0 && silence.pausedSeconds == 0)
+
+        // The same as JSON.
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(explanation.json().utf8)) as? [String: Any])
+        #expect(object["case"] as? String == "TT-1001" && object["steps_taken_from"] as? String == "replay")
+        let policies = try #require(object["policies"] as? [[String: Any]])
+        let layout = try #require(policies.first { $0["policy"] as? String == "lay-out-proof" })
+        #expect(layout["applies"] as? Bool == false)
+        #expect((layout["reasons"] as? [[String: Any]])?.last?["passed"] as? Bool == false)
+        let clocks = policies.flatMap { ($0["clocks"] as? [[String: Any]]) ?? [] }
+        let clock = try #require(clocks.first { ($0["taken"] as? [[String: Any]])?.contains { $0["due"] as? String == "2026-03-12T10:00:00+08:00" } == true })
+        #expect((clock["taken"] as? [[String: Any]])?.contains { $0["step"] as? Int == 2 } == true)
+        let next = try #require(clock["next"] as? [String: Any])
+        #expect(next["step"] as? Int == 3 && next["at"] as? String == "2026-03-12T14:00:00+08:00" && next["to"] as? [String] == ["rep5"])
+        let informed = try #require(policies.first { $0["policy"] as? String == "keep-customer-informed" }?["clocks"] as? [[String: Any]])
+        #expect(informed.first?["elapsed_seconds"] as? Int == Int(18.5 * 3600))
     }
 }
 
