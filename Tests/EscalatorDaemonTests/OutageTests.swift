@@ -70,8 +70,21 @@ import Testing
         while try !store.queuedNoticeIDs().contains(where: { $0.hasPrefix("LATE-1/") }) && Date() < deadline { usleep(100_000) }
         #expect(try store.queuedNoticeIDs().contains { $0.hasPrefix("LATE-1/") }, "the order that arrived during the outage was not escalated")
 
+        // The database password reached neither the command line, the environment, the journal nor an email.
+        let secret = server.superuserPassword
+        for part in ["cmdline", "environ"] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(daemon.pid)/\(part)"))
+            #expect(!String(decoding: data, as: UTF8.self).contains(secret), "the password is in /proc/PID/\(part)")
+        }
+        let mail = try FileManager.default.contentsOfDirectory(atPath: "\(directory.path)/spool/new")
+        #expect(!mail.isEmpty)
+        for name in mail {
+            #expect(!(try String(contentsOfFile: "\(directory.path)/spool/new/\(name)", encoding: .utf8)).contains(secret))
+        }
+
         kill(daemon.pid, SIGTERM)
         #expect(daemon.wait(timeout: 60) == .status(0))
+        #expect(!daemon.log.contains(secret), "the password is in the daemon's log")
         // One entry when it went down and one when it came back, however many retries failed in between.
         let log = daemon.log
         #expect(log.components(separatedBy: "The order database is unreachable").count - 1 == 1, "\(log.suffix(3000))")
