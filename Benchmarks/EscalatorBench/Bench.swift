@@ -143,6 +143,7 @@ enum Measurement {
                 loop.markChanged(subject.id)
             }
         }
+        let rssAfterLoad = peakRSS()
         var decided = 0
         let rules = configuration.rules
         let evaluate = await seconds { decided = loop.tick(at: now, rules: rules) { byID[$0] }.count }
@@ -154,6 +155,7 @@ enum Measurement {
         row.set("notices_first_tick", decided)
         let rss = peakRSS()
         row.set("peak_rss_mb", Double(rss) / 1_048_576)
+        row.set("peak_rss_after_load_mb", Double(rssAfterLoad) / 1_048_576)
         row.set("rss_bytes_per_case", (rss - rssBefore) / max(cases, 1))
 
         // Idle: nothing changed since the full read, 30 seconds later (whatever falls due in them is evaluated).
