@@ -225,6 +225,11 @@ public actor Daemon {
                 source = newSource
                 poller = SourcePoller(source: newSource, settings: settings)
                 nextPoll = .distantPast
+                // Another database: what the old one said no longer counts. Escalation states stay, so a case that
+                // is in both is not escalated again; the first read of the new one brings back what it has.
+                for id in cases.keys { loop.forget(id) }
+                cases = [:]
+                openCases = 0
             } catch {
                 return .rejected([Diagnostic(.error, file: next.directory, line: 1, column: 1, message: "source: \(error)")])
             }
