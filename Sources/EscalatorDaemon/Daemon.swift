@@ -253,8 +253,10 @@ public actor Daemon {
 
     /// The one-line status: `rules v3 · 1,204 open · 17 breached · next deadline 14:05 · source ok`.
     public func statusLine(now: Date) async -> String {
+        // Occurrences of a policy no longer in the rules stay open in the state but are not counted.
+        let inForce = Set(rules.policies.map(\.name))
         let breached = loop.states.values.filter { state in
-            state.occurrences.contains { $0.clearedAt == nil && ($0.breachAt.map { $0 <= now } ?? false) }
+            state.occurrences.contains { $0.clearedAt == nil && inForce.contains($0.policy) && ($0.breachAt.map { $0 <= now } ?? false) }
         }.count
         var parts = ["rules v\(generation)", "\(Self.grouped(openCases)) open", "\(Self.grouped(breached)) breached"]
         if let next = loop.nextDeadline() {
