@@ -241,29 +241,21 @@ enum Measurement {
         for item in try manager.contentsOfDirectory(atPath: shipped) where item != "tests" && item != "escalator.yaml" {
             try manager.copyItem(atPath: "\(shipped)/\(item)", toPath: "\(directory)/\(item)")
         }
-        let connection: String
+        let connection: [String]
         switch driver {
         case .sqlite:
-            connection = "  driver: sqlite\n  path: \(work)/orders.db"
+            connection = ["driver: sqlite", "path: \(work)/orders.db"]
         case .postgres:
             try server!.superuserPassword.write(toFile: "\(work)/pgpassword", atomically: true, encoding: .utf8)
-            connection = "  driver: postgres\n  host: 127.0.0.1\n  port: \(server!.port)\n  database: \(database)\n  user: postgres\n  password_file: \(work)/pgpassword\n  sslmode: disable"
+            connection = [
+                "driver: postgres", "host: 127.0.0.1", "port: \(server!.port)", "database: \(database)", "user: postgres",
+                "password_file: \(work)/pgpassword", "sslmode: disable",
+            ]
         }
         try """
             defaults:
               calendar: store-hours
-            source:
-            \(connection)
-              poll_every: 1m
-              cases:
-                query: SELECT * FROM orders
-                attributes: [sales_rep]
-                changed_at: updated_at
-              activity:
-                query: SELECT * FROM order_activity
-                columns: { case: order_id }
-              directory:
-                query: SELECT id, name, email, supervisor FROM staff
+            \(ReferenceSchema.sourceSection(connection + ["poll_every: 1m"], withDirectory: true))\
             mail:
               from: escalator@shop.example
               spool: \(work)/spool

@@ -40,6 +40,8 @@ public actor Daemon {
         public var changedCases = 0
         public var queued = 0
         public var notices: [String] = []
+        /// The status line after the cycle.
+        public var status = ""
         /// When the next cycle is needed.
         public var nextWake: Date = .distantFuture
     }
@@ -125,7 +127,8 @@ public actor Daemon {
             commit.notices.append(queued(notice, subject: subject, state: state))
             report.notices.append(notice.id)
         }
-        commit.meta = await meta(now: now)
+        report.status = await statusLine(now: now)
+        commit.meta = await meta(now: now, status: report.status)
         report.queued = try store.commit(commit, at: now)
         if report.queued > 0 { faults.reach(.afterCommit) }
         report.nextWake = min(nextPoll, loop.nextDeadline() ?? .distantFuture)
@@ -272,9 +275,9 @@ public actor Daemon {
         return parts.joined(separator: " · ")
     }
 
-    private func meta(now: Date) async -> [String: String] {
+    private func meta(now: Date, status: String) async -> [String: String] {
         var meta = [
-            "status": await statusLine(now: now), "last_tick": TimestampFormat.iso(now), "generation": String(generation),
+            "status": status, "last_tick": TimestampFormat.iso(now), "generation": String(generation),
             "open_cases": String(openCases), "pid": String(getpid()), "config": configuration.directory,
         ]
         if let lastPoll { meta["last_poll"] = TimestampFormat.iso(lastPoll) }

@@ -139,7 +139,7 @@ struct SchedulerService: Service {
                     let report = try await daemon.cycle(now: now)
                     heartbeat.beat()
                     if report.queued > 0 { outboxWaker.wake() }
-                    manager.status(await daemon.statusLine(now: now))
+                    manager.status(report.status)
                     let untilNext = Duration.milliseconds(Int64(max(0, report.nextWake.timeIntervalSince(clock())) * 1000))
                     await waker.wait(upTo: max(.milliseconds(20), min(untilNext, maximumSleep)))
                 }

@@ -46,17 +46,7 @@ public struct Demo {
         try (main + """
 
             # Added by `escalator demo`: the demo order database, and the daemon's spool and state inside \(outputDirectory).
-            source:
-              driver: sqlite
-              path: \(databasePath)
-              poll_every: 1m
-              cases:
-                query: SELECT * FROM orders
-                attributes: [sales_rep]
-                changed_at: updated_at
-              activity:
-                query: SELECT * FROM order_activity
-                columns: { case: order_id }
+            \(ReferenceSchema.sourceSection(["driver: sqlite", "path: \(databasePath)", "poll_every: 1m"]))\
             mail:
               from: escalator@trophy.example
               from_name: Trophy-Trove escalations

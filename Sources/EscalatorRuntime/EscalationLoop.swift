@@ -40,8 +40,13 @@ public struct EscalationLoop: Sendable {
         var state = states[id] ?? .empty
         guard state.acknowledgements != acknowledgements else { return }
         state.acknowledgements = acknowledgements
-        states[id] = state.occurrences.isEmpty && state.acknowledgements.isEmpty ? nil : state
+        keep(state, for: id)
         changed.insert(id)
+    }
+
+    /// Records a case's state; an empty one is not kept.
+    private mutating func keep(_ state: EscalationState, for id: String) {
+        states[id] = state.occurrences.isEmpty && state.acknowledgements.isEmpty ? nil : state
     }
 
     /// The cases whose escalation state or deadline changed since the last call, with both as they are now:
@@ -81,7 +86,7 @@ public struct EscalationLoop: Sendable {
             }
             let before = states[id] ?? .empty
             let result = Engine.evaluate(subject, rules: rules, state: before, now: now)
-            states[id] = result.state.occurrences.isEmpty && result.state.acknowledgements.isEmpty ? nil : result.state
+            keep(result.state, for: id)
             if result.state != before || result.nextDeadline != deadlines[id] { touched.insert(id) }
             if let next = result.nextDeadline {
                 deadlines[id] = next

@@ -1,5 +1,21 @@
 /// The reference order schema, as shipped in `Config/schema/` (a test keeps the two identical).
 public enum ReferenceSchema {
+    /// A `source` section that reads this schema. `connection` holds the driver's own keys ("driver: sqlite",
+    /// "path: …", "poll_every: 1m"), one per entry; `withDirectory` also reads people from the staff table.
+    public static func sourceSection(_ connection: [String], withDirectory: Bool = false) -> String {
+        var lines = ["source:"] + connection.map { "  " + $0 } + [
+            "  cases:",
+            "    query: SELECT * FROM orders",
+            "    attributes: [sales_rep]",
+            "    changed_at: updated_at",
+            "  activity:",
+            "    query: SELECT * FROM order_activity",
+            "    columns: { case: order_id }",
+        ]
+        if withDirectory { lines += ["  directory:", "    query: SELECT id, name, email, supervisor FROM staff"] }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     public static let sqlite = #"""
 -- Reference order database for escalator (SQLite). escalator only reads it.
 -- Timestamps are ISO 8601 text in UTC (what datetime('now') writes) or Unix seconds.

@@ -35,9 +35,7 @@ struct DemoCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         guard let sourceSettings = configuration.source, let mail = configuration.mail else { throw ExitCode.failure }
-        let source = try CaseSources.open(sourceSettings)
-        let batch = try await source.readAll(asOf: nil)
-        await source.close()
+        let batch = try await readEveryCase(sourceSettings, command: "demo")
         let (renderer, templateProblems) = NoticeRenderer.load(for: configuration)
         guard let renderer else {
             for problem in templateProblems { print(problem, to: &standardError) }

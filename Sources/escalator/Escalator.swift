@@ -1,4 +1,6 @@
 import ArgumentParser
+import EscalatorConfig
+import EscalatorSources
 import Foundation
 
 @main
@@ -22,3 +24,18 @@ extension FileHandle: @retroactive TextOutputStream {
 
 /// Standard error, for diagnostics.
 nonisolated(unsafe) var standardError = FileHandle.standardError
+
+/// Reads every case of the source once, for the tools that replay or preview, and closes the source however the
+/// read ends. A failed read is reported as `COMMAND: error` and exits 1.
+func readEveryCase(_ settings: SourceSettings, command: String) async throws -> SourceBatch {
+    let source = try CaseSources.open(settings)
+    do {
+        let batch = try await source.readAll(asOf: nil)
+        await source.close()
+        return batch
+    } catch {
+        await source.close()
+        print("\(command): \(error)", to: &standardError)
+        throw ExitCode.failure
+    }
+}

@@ -30,9 +30,7 @@ struct Explain: AsyncParsableCommand {
             print("explain: \(options.config) has no usable source section", to: &standardError)
             throw ExitCode.failure
         }
-        let source = try CaseSources.open(settings)
-        let batch = try await source.readAll(asOf: nil)
-        await source.close()
+        let batch = try await readEveryCase(settings, command: "explain")
         guard let subject = batch.cases.first(where: { $0.id == caseID }), subject.openedAt <= instant else {
             print("explain: no case \(caseID) open at \(UTCTimestamp.format(instant))", to: &standardError)
             throw ExitCode.failure
@@ -40,8 +38,8 @@ struct Explain: AsyncParsableCommand {
         // Now, the daemon's record of what it sent is the truth; at another instant only a replay can say.
         var recorded: EscalationState?
         if at == nil && !replay, let store = try? StateStore(directory: configuration.state.resolvedDirectory(), readOnly: true) {
-            recorded = (try? store.state(caseID: caseID)) ?? nil
-            if recorded == nil { recorded = .empty }
+            // A case the daemon has no record of has taken no step.
+            recorded = ((try? store.state(caseID: caseID)) ?? nil) ?? .empty
         }
         let explanation = Explanation(subject: subject, rules: configuration.rules, at: instant, recorded: recorded)
         print(format == .json ? explanation.json() : explanation.text())

@@ -34,16 +34,7 @@ struct PlanCommand: AsyncParsableCommand {
             print("plan: neither configuration has a source section", to: &standardError)
             throw ExitCode.failure
         }
-        let source = try CaseSources.open(settings)
-        let batch: SourceBatch
-        do {
-            batch = try await source.readAll(asOf: nil)
-            await source.close()
-        } catch {
-            await source.close()
-            print("plan: \(error)", to: &standardError)
-            throw ExitCode.failure
-        }
+        let batch = try await readEveryCase(settings, command: "plan")
         let now = Date()
         var states: [String: EscalationState]
         var origin = "the daemon's state store"

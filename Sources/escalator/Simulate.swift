@@ -48,16 +48,7 @@ struct Simulate: AsyncParsableCommand {
             mailer = NoticeMailer(settings: base.with(spool: spool), renderer: renderer)
         }
         let writer = journal ? EventWriter(mode: .journal) : nil
-        let source = try CaseSources.open(settings)
-        let batch: SourceBatch
-        do {
-            batch = try await source.readAll(asOf: nil)
-            await source.close()
-        } catch {
-            await source.close()
-            print("simulate: \(error)", to: &standardError)
-            throw ExitCode.failure
-        }
+        let batch = try await readEveryCase(settings, command: "simulate")
         let rules = configuration.rules
         try Simulation.run(cases: batch.cases, rules: rules, from: start, to: end, step: TimeInterval(seconds)) { notice, subject, state in
             if let mailer { try mailer.spool(notice, subject: subject, state: state, rules: rules) }

@@ -70,7 +70,7 @@ struct Status: AsyncParsableCommand {
                 let width = max(6, policies.map(\.policy.count).max() ?? 0)
                 print("policy".padding(toLength: width, withPad: " ", startingAt: 0) + "    open  breached")
                 for row in policies {
-                    print(row.policy.padding(toLength: width, withPad: " ", startingAt: 0) + String(row.open).leftAligned(8) + String(row.breached).leftAligned(10))
+                    print(row.policy.padding(toLength: width, withPad: " ", startingAt: 0) + String(row.open).rightAligned(8) + String(row.breached).rightAligned(10))
                 }
             }
             if !upcoming.isEmpty {
@@ -83,7 +83,7 @@ struct Status: AsyncParsableCommand {
 
 extension String {
     /// Right-aligned in `width` columns.
-    fileprivate func leftAligned(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+    fileprivate func rightAligned(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }
 
 /// The state directory of the configuration: its `state.directory`, else `$STATE_DIRECTORY`, else the default.

@@ -1,4 +1,5 @@
 import EscalatorConfig
+import EscalatorSources
 import Foundation
 import Testing
 
@@ -6,18 +7,8 @@ import Testing
 /// truncations, wrong indentation, swapped value types, unknown keys, tabs and invalid UTF-8. Loading never
 /// crashes, and whenever it refuses a configuration it says where, as file:line:column inside the directory.
 @Suite struct MutationTests {
-    /// SplitMix64: the same seed gives the same mutations on every machine.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
-    }
+    /// The same seed gives the same mutations on every machine.
+    typealias Random = SyntheticOrders.Random
 
     enum Mutation: CaseIterable {
         case deleteLine, repeatLine, swapLines, truncate, indentMore, indentLess, tabIndent, listForScalar, mappingForScalar,

@@ -48,6 +48,13 @@ struct DaemonFixture {
         try Daemon(configuration: try configuration(), store: store, events: events, logger: Logger(label: "test"), replay: true)
     }
 
+    /// The store on the fixture's state directory and a replaying daemon on it; its journal entries go to `log`.
+    func openDaemon() throws -> (store: StateStore, daemon: Daemon, log: String) {
+        let (events, log) = try events()
+        let store = try StateStore(directory: stateDirectory)
+        return (store, try daemon(store: store, events: events), log)
+    }
+
     /// Cycles the daemon every 15 minutes over [from, to), returning the notice ids queued, in order.
     static func run(_ daemon: Daemon, from: Date, to: Date) async throws -> [String] {
         var queued: [String] = []
@@ -77,9 +84,7 @@ struct DaemonFixture {
     @Test func theDaemonOnAVirtualClockDecidesExactlyWhatSimulateDecides() async throws {
         let fixture = try DaemonFixture()
         defer { fixture.directory.remove() }
-        let store = try StateStore(directory: fixture.stateDirectory)
-        let (events, _) = try fixture.events()
-        let daemon = try fixture.daemon(store: store, events: events)
+        let (store, daemon, _) = try fixture.openDaemon()
         let from = DemoStory.day(1, "00:00")
         let to = DemoStory.day(20, "00:00")
         let queued = try await DaemonFixture.run(daemon, from: from, to: to)
@@ -95,19 +100,16 @@ struct DaemonFixture {
     @Test func aRestartedDaemonNeitherRepeatsNorMissesASteps() async throws {
         let fixture = try DaemonFixture()
         defer { fixture.directory.remove() }
-        let (events, _) = try fixture.events()
         let from = DemoStory.day(1, "00:00")
         let middle = DemoStory.day(6, "09:15")
         let to = DemoStory.day(20, "00:00")
         var first: [String] = []
         do {
-            let store = try StateStore(directory: fixture.stateDirectory)
-            let daemon = try fixture.daemon(store: store, events: events)
+            let (_, daemon, _) = try fixture.openDaemon()
             first = try await DaemonFixture.run(daemon, from: from, to: middle)
             await daemon.close()
         }
-        let store = try StateStore(directory: fixture.stateDirectory)
-        let daemon = try fixture.daemon(store: store, events: events)
+        let (_, daemon, _) = try fixture.openDaemon()
         let second = try await DaemonFixture.run(daemon, from: middle, to: to)
         await daemon.close()
         #expect(!first.isEmpty && !second.isEmpty)
@@ -118,17 +120,14 @@ struct DaemonFixture {
     @Test func afterDowntimeACaseGetsOneCatchUpNoticeAtItsCurrentStep() async throws {
         let fixture = try DaemonFixture(background: 0)
         defer { fixture.directory.remove() }
-        let (events, _) = try fixture.events()
         let story = DemoStory.order.id
         do {
-            let store = try StateStore(directory: fixture.stateDirectory)
-            let daemon = try fixture.daemon(store: store, events: events)
+            let (_, daemon, _) = try fixture.openDaemon()
             _ = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(2, "12:00"))
             await daemon.close()
         }
         // Down from Day 2 noon to Day 12: several steps of several policies fell due meanwhile.
-        let store = try StateStore(directory: fixture.stateDirectory)
-        let daemon = try fixture.daemon(store: store, events: events)
+        let (store, daemon, _) = try fixture.openDaemon()
         let back = DemoStory.day(12, "10:00")
         let report = try await daemon.cycle(now: back)
         await daemon.close()
@@ -152,9 +151,7 @@ struct DaemonFixture {
     func acknowledged(hold: TimeInterval, run: TimeInterval, revokeAfterRun: Bool) async throws -> (during: [Notice], after: [Notice]) {
         let fixture = try DaemonFixture(background: 0)
         defer { fixture.directory.remove() }
-        let (events, _) = try fixture.events()
-        let store = try StateStore(directory: fixture.stateDirectory)
-        let daemon = try fixture.daemon(store: store, events: events)
+        let (store, daemon, _) = try fixture.openDaemon()
         let story = DemoStory.order.id
         func notices() throws -> [Notice] { try store.pendingOutbox(limit: 10_000).map(\.notice).filter { $0.caseID == story } }
         var now = DemoStory.day(1, "00:00")
@@ -225,9 +222,7 @@ struct DaemonFixture {
     @Test func anInvalidConfigurationKeepsTheOldRulesAndAValidOneIsApplied() async throws {
         let fixture = try DaemonFixture(background: 0)
         defer { fixture.directory.remove() }
-        let (events, _) = try fixture.events()
-        let store = try StateStore(directory: fixture.stateDirectory)
-        let daemon = try fixture.daemon(store: store, events: events)
+        let (store, daemon, _) = try fixture.openDaemon()
         _ = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(3, "00:00"))
         let original = await daemon.configuration.rules.policies.map(\.name)
         let policies = "\(fixture.configDirectory)/rules.d/40-policies.yaml"
@@ -274,9 +269,7 @@ struct DaemonFixture {
     @Test func eachNoticeBecomesOneEmailAndOneJournalEntryEvenWhenDeliveryIsRepeated() async throws {
         let fixture = try DaemonFixture(background: 3)
         defer { fixture.directory.remove() }
-        let (events, log) = try fixture.events()
-        let store = try StateStore(directory: fixture.stateDirectory)
-        let daemon = try fixture.daemon(store: store, events: events)
+        let (store, daemon, log) = try fixture.openDaemon()
         let queued = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(8, "00:00"))
         let delivery = await daemon.delivery
         await daemon.close()
@@ -301,9 +294,7 @@ struct DaemonFixture {
     @Test func aFullSpoolLeavesNoticesInTheOutboxUntilThereIsRoom() async throws {
         let fixture = try DaemonFixture(background: 3)
         defer { fixture.directory.remove() }
-        let (events, _) = try fixture.events()
-        let store = try StateStore(directory: fixture.stateDirectory)
-        let daemon = try fixture.daemon(store: store, events: events)
+        let (store, daemon, _) = try fixture.openDaemon()
         let queued = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(8, "00:00"))
         await daemon.close()
         // /dev/full answers every write with ENOSPC: a spool whose tmp/ is a link to a file there behaves as a full disk.
@@ -311,7 +302,7 @@ struct DaemonFixture {
         let spool = MailSpool(root: full)
         try spool.prepare()
         for id in queued { symlink("/dev/full", "\(spool.path(.tmp))/\(MailSpool.fileName(noticeID: id)).\(getpid())") }
-        let delivery = OutboxDelivery(store: store, events: events, spool: spool)
+        let delivery = OutboxDelivery(store: store, events: EventWriter(mode: .pipe, output: try #require(FileHandle(forWritingAtPath: "/dev/null"))), spool: spool)
         let report = try delivery.deliver(now: DemoStory.day(8, "00:00"))
         #expect(report.diskFull)
         #expect(report.emailed == 0)

@@ -24,23 +24,10 @@ import Testing
         let main = try String(contentsOfFile: "\(config)/escalator.yaml", encoding: .utf8)
         try (main + """
 
-            source:
-              driver: postgres
-              host: 127.0.0.1
-              port: \(server.port)
-              database: shop
-              user: postgres
-              password_file: \(directory.path)/pw
-              sslmode: disable
-              connect_timeout: 2s
-              poll_every: 1s
-              cases:
-                query: SELECT * FROM orders
-                attributes: [sales_rep]
-                changed_at: updated_at
-              activity:
-                query: SELECT * FROM order_activity
-                columns: { case: order_id }
+            \(ReferenceSchema.sourceSection([
+                "driver: postgres", "host: 127.0.0.1", "port: \(server.port)", "database: shop", "user: postgres",
+                "password_file: \(directory.path)/pw", "sslmode: disable", "connect_timeout: 2s", "poll_every: 1s",
+            ]))\
             mail:
               from: escalator@shop.example
               spool: \(directory.path)/spool

@@ -1,4 +1,5 @@
 import EscalatorOutputs
+import EscalatorSources
 import EscalatorState
 import EscalatorTestKit
 import Foundation
@@ -27,16 +28,7 @@ import Testing
         let main = try String(contentsOfFile: "\(root)/etc/escalator/escalator.yaml", encoding: .utf8)
         try (main + """
 
-            source:
-              driver: sqlite
-              path: /var/lib/escalator-orders/orders.db
-              cases:
-                query: SELECT * FROM orders
-                attributes: [sales_rep]
-                changed_at: updated_at
-              activity:
-                query: SELECT * FROM order_activity
-                columns: { case: order_id }
+            \(ReferenceSchema.sourceSection(["driver: sqlite", "path: /var/lib/escalator-orders/orders.db"]))\
             mail:
               from: escalator@trophy.example
 
@@ -134,7 +126,7 @@ import Testing
         let afterIDs = Set(try sandbox.journal(Self.unit).filter { $0["ESCALATOR_EMAIL_MESSAGE_ID"] != nil }.compactMap { $0["ESCALATOR_NOTICE_ID"] as? String })
         #expect(after == Set(afterIDs.map { MailSpool.fileName(noticeID: $0) }))
         let messageIDs = try after.map { name in
-            OutboxDelivery.messageID(try String(contentsOfFile: "\(spool)/\(name)", encoding: .utf8)) ?? name
+            try #require(OutboxDelivery.messageID(try String(contentsOfFile: "\(spool)/\(name)", encoding: .utf8)), "\(name) has no Message-ID")
         }
         #expect(Set(messageIDs).count == after.count)
 
