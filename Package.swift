@@ -73,12 +73,17 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
-        // The daemon's durable state: occurrences, acknowledgements, deadlines and the outbox (SQLite, WAL).
+        // The daemon's durable state: occurrences, acknowledgements, deadlines and the outbox. SQLite (WAL) on one
+        // host, or PostgreSQL shared by active/standby instances.
         .target(
             name: "EscalatorState",
             dependencies: [
                 "EscalatorCore",
+                "EscalatorConfig",
+                "EscalatorSources",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // `escalator run`: the scheduler, outbox and watchdog services, reload and shutdown.

@@ -220,7 +220,7 @@ enum Measurement {
     static func daemonRows(_ row: inout Row, configuration: EscalatorConfig.Configuration, work: String, now: Date) async throws {
         let events = Journal.isReachable ? EventWriter(mode: .journal) : EventWriter(mode: .pipe, output: FileHandle(forWritingAtPath: "/dev/null")!)
         let store = try StateStore(directory: "\(work)/state")
-        let daemon = try Daemon(configuration: configuration, store: store, events: events, logger: Logger(label: "bench"))
+        let daemon = try await Daemon(configuration: configuration, store: store, events: events, logger: Logger(label: "bench"))
         var queued = 0
         row.set("daemon_first_cycle_s", try await seconds { queued = try await daemon.cycle(now: now).queued })
         row.set("daemon_queued", queued)
@@ -228,7 +228,7 @@ enum Measurement {
         await daemon.close()
         try MailSpool(root: "\(work)/spool").prepare()
         var delivered = 0
-        let deliver = try await seconds { delivered = try delivery.deliver(now: now).emailed }
+        let deliver = try await seconds { delivered = try await delivery.deliver(now: now).emailed }
         row.set("delivered", delivered)
         row.set("notices_per_s", Double(delivered) / max(deliver, 1e-9))
     }

@@ -2,11 +2,7 @@ import EscalatorCore
 import Foundation
 
 extension RulesBuilder {
-    static let sourceKeys = [
-        "driver", "path", "host", "port", "unix_socket", "database", "user", "password_file", "password_credential",
-        "passfile", "sslmode", "sslrootcert", "statement_timeout", "connect_timeout", "poll_every", "full_resync_every",
-        "timezone", "cases", "activity", "directory",
-    ]
+    static let sourceKeys = ["driver", "path"] + PostgresEndpoint.keys + ["poll_every", "full_resync_every", "timezone", "cases", "activity", "directory"]
     static let sourceHints = ["password": "a password never goes in a rule file; use password_file, password_credential or passfile"]
 
     func buildSource() -> SourceSettings? {
@@ -52,36 +48,8 @@ extension RulesBuilder {
             sink.error(mapping.node, "\"source\" with driver sqlite needs \"path\" (the database file)")
             ok = false
         }
-        var port = 5432
-        if let value = mapping["port"], let text = sink.text(value, "port") {
-            if let number = Int(text), (1...65535).contains(number) { port = number } else {
-                sink.error(value, "port must be a number from 1 to 65535, found \"\(text)\"")
-                ok = false
-            }
-        }
-        var password = SourceSettings.PasswordSource.none
-        let passwordKeys = ["password_file", "password_credential", "passfile"].filter { mapping[$0] != nil }
-        if passwordKeys.count > 1, let second = mapping.keyNode(passwordKeys[1]) {
-            sink.error(second, "at most one of password_file, password_credential and passfile may be set")
-            ok = false
-        } else if let file = text("password_file") {
-            password = .file(path(file))
-        } else if let name = text("password_credential") {
-            if name.contains("/") || name.isEmpty {
-                sink.error(mapping["password_credential"]!, "password_credential is a credential name (as in LoadCredential=), not a path")
-                ok = false
-            }
-            password = .credential(name)
-        } else if let file = text("passfile") {
-            password = .passfile(path(file))
-        }
-        var sslMode = SourceSettings.SSLMode.prefer
-        if let value = mapping["sslmode"], let name = sink.text(value, "sslmode") {
-            if let parsed = SourceSettings.SSLMode(rawValue: name) { sslMode = parsed } else {
-                reportUnknown(value, "sslmode", name, among: SourceSettings.SSLMode.allCases.map(\.rawValue))
-                ok = false
-            }
-        }
+        let endpoint = buildEndpoint(mapping)
+        if endpoint == nil { ok = false }
         var zone = TimeZone(identifier: "UTC")!
         if let value = mapping["timezone"], let id = sink.text(value, "timezone") {
             if let parsed = TimeZone(identifier: id) { zone = parsed } else {
@@ -155,10 +123,7 @@ extension RulesBuilder {
         }
 
         let settings = SourceSettings(
-            driver: driver, path: sqlitePath, host: text("host") ?? "127.0.0.1", port: port, unixSocket: text("unix_socket"),
-            database: text("database"), user: text("user"), password: password, sslMode: sslMode,
-            sslRootCert: text("sslrootcert").map(path), statementTimeout: span("statement_timeout", .wall(seconds: 30)),
-            connectTimeout: span("connect_timeout", .wall(seconds: 10)), pollEvery: span("poll_every", .wall(seconds: 60)),
+            driver: driver, path: sqlitePath, endpoint: endpoint ?? PostgresEndpoint(), pollEvery: span("poll_every", .wall(seconds: 60)),
             fullResyncEvery: span("full_resync_every", .wall(seconds: 3600)), timeZone: zone, cases: cases ?? .init(sql: "", columns: [:]),
             attributes: attributes, change: change, activity: activity, kindNames: kindNames, directory: directoryQuery)
         return ok ? settings : nil

@@ -67,6 +67,33 @@ public struct SourceSettings: Sendable, Hashable {
     public let kindNames: [String: Activity.Kind]
     public let directory: Query?
 
+    init(
+        driver: Driver, path: String?, endpoint: PostgresEndpoint, pollEvery: Span, fullResyncEvery: Span, timeZone: TimeZone,
+        cases: Query, attributes: [String], change: Change?, activity: Query?, kindNames: [String: Activity.Kind], directory: Query?
+    ) {
+        self.driver = driver
+        self.path = path
+        host = endpoint.host
+        port = endpoint.port
+        unixSocket = endpoint.unixSocket
+        database = endpoint.database
+        user = endpoint.user
+        password = endpoint.password
+        sslMode = endpoint.sslMode
+        sslRootCert = endpoint.sslRootCert
+        statementTimeout = endpoint.statementTimeout
+        connectTimeout = endpoint.connectTimeout
+        self.pollEvery = pollEvery
+        self.fullResyncEvery = fullResyncEvery
+        self.timeZone = timeZone
+        self.cases = cases
+        self.attributes = attributes
+        self.change = change
+        self.activity = activity
+        self.kindNames = kindNames
+        self.directory = directory
+    }
+
     /// The model fields that a column mapping may name.
     public static let caseFields = ["id", "kind", "status", "owner", "opened_at", "promised_at", "closed_at"]
     public static let activityFields = ["id", "case", "kind", "at", "actor", "text", "tag", "status", "person", "due", "quantity", "ref", "kept_by"]

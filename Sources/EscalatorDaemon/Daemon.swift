@@ -16,7 +16,7 @@ public actor Daemon {
     public private(set) var configuration: Configuration
     /// Counts configurations in force since start: 1, then +1 per successful reload.
     public private(set) var generation = 1
-    let store: StateStore
+    let store: any EscalationStore
     let events: EventWriter
     let logger: Logger
     private var loop: EscalationLoop
@@ -47,9 +47,9 @@ public actor Daemon {
     }
 
     public init(
-        configuration: Configuration, store: StateStore, events: EventWriter, logger: Logger, faults: FaultPoints = FaultPoints(),
+        configuration: Configuration, store: any EscalationStore, events: EventWriter, logger: Logger, faults: FaultPoints = FaultPoints(),
         replay: Bool = false
-    ) throws {
+    ) async throws {
         guard let settings = configuration.source else { throw Daemon.noSource(configuration) }
         self.configuration = configuration
         self.store = store
@@ -58,8 +58,8 @@ public actor Daemon {
         self.faults = faults
         self.replay = replay
         self.rules = configuration.rules
-        self.loop = EscalationLoop(states: try store.loadStates())
-        self.ackVersion = try store.acknowledgementVersion()
+        self.loop = EscalationLoop(states: try await store.loadStates())
+        self.ackVersion = try await store.acknowledgementVersion()
         let source = try CaseSources.open(settings)
         self.source = source
         self.poller = SourcePoller(source: source, settings: settings)
@@ -115,7 +115,7 @@ public actor Daemon {
             }
             report.changedCases = outcome.changed.count + outcome.removed.count
         }
-        try applyAcknowledgementChanges(now: now)
+        try await applyAcknowledgementChanges(now: now)
 
         let decided = loop.tick(at: now, rules: rules) { cases[$0] }
         var commit = StateStore.Commit()
@@ -129,7 +129,7 @@ public actor Daemon {
         }
         report.status = await statusLine(now: now)
         commit.meta = await meta(now: now, status: report.status)
-        report.queued = try store.commit(commit, at: now)
+        report.queued = try await store.commit(commit, at: now)
         if report.queued > 0 { faults.reach(.afterCommit) }
         report.nextWake = min(nextPoll, loop.nextDeadline() ?? .distantFuture)
         return report
@@ -173,11 +173,11 @@ public actor Daemon {
         }
     }
 
-    private func applyAcknowledgementChanges(now: Date) throws {
-        let (changed, version) = try store.acknowledgementChanges(after: ackVersion)
+    private func applyAcknowledgementChanges(now: Date) async throws {
+        let (changed, version) = try await store.acknowledgementChanges(after: ackVersion)
         ackVersion = version
         for caseID in Set(changed.map(\.caseID)) {
-            loop.setAcknowledgements(try store.acknowledgements(caseID: caseID), for: caseID)
+            loop.setAcknowledgements(try await store.acknowledgements(caseID: caseID), for: caseID)
         }
         for record in changed {
             let ack = record.acknowledgement

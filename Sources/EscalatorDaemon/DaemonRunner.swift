@@ -16,9 +16,30 @@ public enum DaemonRunner {
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws {
         let stateDirectory = configuration.state.resolvedDirectory(environment: environment)
+        // One instance per state directory on a host, whichever store holds the state.
         let lock = try StateLock(directory: stateDirectory)
-        let store = try StateStore(directory: stateDirectory)
-        try store.pruneDelivered(olderThan: Date().addingTimeInterval(-30 * 86_400))
+        let manager = ServiceManager()
+        let reloadStatus = ReloadStatusFile(stateDirectory: stateDirectory)
+        var configuration = configuration
+        let store: any EscalationStore
+        switch configuration.state.driver {
+        case .sqlite:
+            store = try StateStore(directory: stateDirectory)
+        case .postgres:
+            let shared = try PostgresStateStore(settings: configuration.state, role: .instance, environment: environment, logger: logger)
+            let standby = Standby(
+                store: shared, manager: manager, reloadStatus: reloadStatus, events: events, logger: logger,
+                retry: Standby.retryInterval(configuration.state), failoverAfter: configuration.state.failoverAfter)
+            guard let active = await standby.waitUntilActive(configuration) else {
+                await shared.close()
+                manager.stopping(status: "stopping (standby)")
+                logger.notice("escalator stopped (it was a standby)")
+                return
+            }
+            configuration = active
+            store = shared
+        }
+        try await store.pruneDelivered(olderThan: Date().addingTimeInterval(-30 * 86_400))
         if let mail = configuration.mail {
             do {
                 let spool = MailSpool(root: mail.spool)
@@ -29,8 +50,7 @@ public enum DaemonRunner {
             }
         }
         let faults = FaultPoints(environment: environment)
-        let daemon = try Daemon(configuration: configuration, store: store, events: events, logger: logger, faults: faults)
-        let manager = ServiceManager()
+        let daemon = try await Daemon(configuration: configuration, store: store, events: events, logger: logger, faults: faults)
         let heartbeat = Heartbeat()
         let outboxWaker = Waker()
         let watchdog = manager.watchdogInterval()
@@ -38,7 +58,7 @@ public enum DaemonRunner {
         let clock: @Sendable () -> Date = { Date() }
         let scheduler = SchedulerService(
             daemon: daemon, manager: manager, heartbeat: heartbeat, outboxWaker: outboxWaker,
-            reloadStatus: ReloadStatusFile(stateDirectory: stateDirectory), events: events, logger: logger,
+            reloadStatus: reloadStatus, events: events, logger: logger,
             maximumSleep: maximumSleep, clock: clock)
         let outbox = OutboxService(daemon: daemon, waker: outboxWaker, logger: logger, clock: clock, idleWait: .seconds(30))
         let watchdogService = WatchdogService(manager: manager, heartbeat: heartbeat, interval: watchdog, logger: logger)
@@ -55,10 +75,12 @@ public enum DaemonRunner {
             try await group.run()
         } catch {
             await daemon.close()
+            await store.close()
             throw error
         }
         await daemon.close()
-        let left = (try? store.outboxDepth()) ?? 0
+        let left = (try? await store.outboxDepth()) ?? 0
+        await store.close()
         logger.notice("escalator stopped\(left > 0 ? "; \(left) notices wait in the outbox for the next start" : "")")
         withExtendedLifetime(lock) {}
     }

@@ -10,12 +10,12 @@ import Foundation
 /// email written before the crash is found on the next try and only recorded. A journal entry written just
 /// before a crash is written again, with the same `ESCALATOR_NOTICE_ID`.
 public struct OutboxDelivery: Sendable {
-    let store: StateStore
+    let store: any EscalationStore
     let events: EventWriter
     let spool: MailSpool?
     let faults: FaultPoints
 
-    public init(store: StateStore, events: EventWriter, spool: MailSpool?, faults: FaultPoints = FaultPoints()) {
+    public init(store: any EscalationStore, events: EventWriter, spool: MailSpool?, faults: FaultPoints = FaultPoints()) {
         self.store = store
         self.events = events
         self.spool = spool
@@ -31,10 +31,10 @@ public struct OutboxDelivery: Sendable {
     }
 
     /// Delivers everything pending, in queue order, in batches of `batch`; stops at the first failure.
-    public func deliver(now: Date, batch: Int = 500) throws -> Report {
+    public func deliver(now: Date, batch: Int = 500) async throws -> Report {
         var report = Report()
         while report.failure == nil {
-            let items = try store.pendingOutbox(limit: batch)
+            let items = try await store.pendingOutbox(limit: batch)
             if items.isEmpty { break }
             var emailDone: [Int64] = []
             var journalDone: [Int64] = []
@@ -79,7 +79,7 @@ public struct OutboxDelivery: Sendable {
                 }
             }
             if !emailDone.isEmpty { faults.reach(.afterSpool) }
-            try store.markDelivered(journal: journalDone, email: emailDone, failed: failed, at: now)
+            try await store.markDelivered(journal: journalDone, email: emailDone, failed: failed, at: now)
             if items.count < batch { break }
         }
         return report

@@ -194,9 +194,9 @@ struct OutboxService: Service {
             while true {
                 let stop = stopping.withLock { $0 }
                 let delivery = await daemon.delivery
-                let report = try delivery.deliver(now: clock())
+                let report = try await delivery.deliver(now: clock())
                 if let failure = report.failure {
-                    let waiting = (try? delivery.store.outboxDepth()) ?? 0
+                    let waiting = (try? await delivery.store.outboxDepth()) ?? 0
                     if failing == nil {
                         logger.error("Delivering notices fails: \(failure). \(waiting) notices wait in the outbox and are retried; nothing is lost.")
                     }

@@ -6,6 +6,7 @@ public enum EventID: String, CaseIterable, Sendable {
     case warn, breach, escalate, `repeat`, clear, catchUp = "catch-up", ack
     case started, reloaded, reloadFailed = "reload-failed", sourceDown = "source-down", sourceUp = "source-up"
     case badRow = "bad-row"
+    case standby, active
 
     public var messageID: String {
         switch self {
@@ -22,6 +23,8 @@ public enum EventID: String, CaseIterable, Sendable {
         case .sourceDown: return "4bde412cd619438fb2bf01a9ed65a76d"
         case .sourceUp: return "6fd8a4fdb61646279a2c474afe78f2d9"
         case .badRow: return "a36eaa4aa81d4b5eb1176c7e58a92644"
+        case .standby: return "ded850e7b0374973bdda334eb6e86251"
+        case .active: return "ca5f394a9dd849c29716a14e9c57620f"
         }
     }
 

@@ -14,50 +14,10 @@ public final class PostgresCaseSource: CaseSource {
     private let logger: Logger
 
     public init(settings: SourceSettings, environment: [String: String], logger: Logger = Logger(label: "escalator.source")) throws {
-        let password = try PostgresPassword.read(settings.password, settings: settings, environment: environment)
-        let user = settings.user ?? environment["USER"] ?? "escalator"
-        var configuration: PostgresConnection.Configuration
-        if let socket = settings.unixSocket {
-            configuration = .init(unixSocketPath: socket, username: user, password: password, database: settings.database)
-        } else {
-            configuration = .init(
-                host: settings.host, port: settings.port, username: user, password: password,
-                database: settings.database, tls: try Self.tls(settings))
-        }
-        let timeoutMilliseconds = (settings.statementTimeout.fixedSeconds ?? 30) * 1000
-        configuration.options.additionalStartupParameters = [
-            ("default_transaction_read_only", "on"),
-            ("statement_timeout", String(timeoutMilliseconds)),
-            ("application_name", "escalator"),
-            ("TimeZone", settings.timeZone.identifier),
-        ]
-        configuration.options.connectTimeout = .seconds(Int64(settings.connectTimeout.fixedSeconds ?? 10))
-        self.configuration = configuration
+        self.configuration = try settings.endpoint.connectionConfiguration(
+            environment: environment, parameters: [("default_transaction_read_only", "on"), ("TimeZone", settings.timeZone.identifier)])
         self.reader = SourceReader(settings: settings, dialect: .postgres)
         self.logger = logger
-    }
-
-    static func tls(_ settings: SourceSettings) throws -> PostgresConnection.Configuration.TLS {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        switch settings.sslMode {
-        case .disable:
-            return .disable
-        case .allow, .prefer, .require:
-            // libpq: these encrypt but do not verify the server (require only insists on encryption).
-            tls.certificateVerification = .none
-        case .verifyCA:
-            tls.certificateVerification = .noHostnameVerification
-        case .verifyFull:
-            tls.certificateVerification = .fullVerification
-        }
-        if let root = settings.sslRootCert {
-            tls.trustRoots = .file(root)
-        }
-        let context = try NIOSSLContext(configuration: tls)
-        switch settings.sslMode {
-        case .allow, .prefer: return .prefer(context)
-        default: return .require(context)
-        }
     }
 
     public func readAll(asOf: Date?) async throws -> SourceBatch {
@@ -112,7 +72,7 @@ public final class PostgresCaseSource: CaseSource {
         }
     }
 
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
         if let psql = error as? PSQLError {
             if let message = psql.serverInfo?[.message] { return message }
             return "\(psql.code)"
@@ -164,6 +124,51 @@ actor ConnectionHolder {
     deinit {
         if let connection = current, !connection.isClosed {
             connection.close().whenComplete { _ in _ = connection }
+        }
+    }
+}
+
+extension PostgresEndpoint {
+    /// A PostgresNIO configuration for this server: its password read now (file, systemd credential or passfile),
+    /// TLS as libpq's `sslmode` means it, the statement timeout, and `parameters` set for every session.
+    public func connectionConfiguration(
+        environment: [String: String], parameters: [(String, String)], applicationName: String = "escalator"
+    ) throws -> PostgresConnection.Configuration {
+        let password = try PostgresPassword.read(self, environment: environment)
+        let user = self.user ?? environment["USER"] ?? "escalator"
+        var configuration: PostgresConnection.Configuration
+        if let unixSocket {
+            configuration = .init(unixSocketPath: unixSocket, username: user, password: password, database: database)
+        } else {
+            configuration = .init(host: host, port: port, username: user, password: password, database: database, tls: try tls())
+        }
+        let timeoutMilliseconds = (statementTimeout.fixedSeconds ?? 30) * 1000
+        configuration.options.additionalStartupParameters =
+            [("statement_timeout", String(timeoutMilliseconds)), ("application_name", applicationName)] + parameters
+        configuration.options.connectTimeout = .seconds(Int64(connectTimeout.fixedSeconds ?? 10))
+        return configuration
+    }
+
+    func tls() throws -> PostgresConnection.Configuration.TLS {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch sslMode {
+        case .disable:
+            return .disable
+        case .allow, .prefer, .require:
+            // libpq: these encrypt but do not verify the server (require only insists on encryption).
+            tls.certificateVerification = .none
+        case .verifyCA:
+            tls.certificateVerification = .noHostnameVerification
+        case .verifyFull:
+            tls.certificateVerification = .fullVerification
+        }
+        if let sslRootCert {
+            tls.trustRoots = .file(sslRootCert)
+        }
+        let context = try NIOSSLContext(configuration: tls)
+        switch sslMode {
+        case .allow, .prefer: return .prefer(context)
+        default: return .require(context)
         }
     }
 }

@@ -4,8 +4,8 @@ import Foundation
 /// Reads the PostgreSQL password from where the configuration says. The password never comes from the command
 /// line or the rule files, and it is never logged: errors name the file, not its content.
 enum PostgresPassword {
-    static func read(_ source: SourceSettings.PasswordSource, settings: SourceSettings, environment: [String: String]) throws -> String? {
-        switch source {
+    static func read(_ settings: PostgresEndpoint, environment: [String: String]) throws -> String? {
+        switch settings.password {
         case .none:
             return nil
         case .file(let path):

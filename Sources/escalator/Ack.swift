@@ -9,10 +9,10 @@ import Systemd
 /// What `ack` and `unack` share: the configuration, the state store, and a journal entry for each change.
 struct AcknowledgementContext {
     let configuration: Configuration
-    let store: StateStore
+    let store: any EscalationStore
     let events: EventWriter
 
-    init(_ options: ConfigOptions) throws {
+    init(_ options: ConfigOptions) async throws {
         let result = ConfigLoader.load(directory: options.config)
         guard let configuration = result.configuration else {
             for diagnostic in result.diagnostics where diagnostic.severity == .error { print(diagnostic, to: &standardError) }
@@ -20,12 +20,13 @@ struct AcknowledgementContext {
         }
         self.configuration = configuration
         let directory = configuration.state.resolvedDirectory()
-        guard FileManager.default.fileExists(atPath: "\(directory)/\(StateStore.fileName)") else {
+        if configuration.state.driver == .sqlite, !FileManager.default.fileExists(atPath: "\(directory)/\(StateStore.fileName)") {
             print("no state store in \(directory): start `escalator run` once first", to: &standardError)
             throw ExitCode.failure
         }
         do {
-            store = try StateStore(directory: directory)
+            // Not read-only, but never creating: a shared store that has no tables yet is reported.
+            store = try await EscalationStores.open(configuration.state, readOnly: configuration.state.driver == .postgres)
         } catch {
             print("\(error)", to: &standardError)
             throw ExitCode.failure
@@ -49,8 +50,9 @@ struct AcknowledgementContext {
         ]
         if let policy { fields.append(("ESCALATOR_POLICY", policy)) }
         events.write(priority: 5, message: message, fields: fields + extra)
-        store.matchDirectoryOwnership()
-        // Wake the daemon so that it applies the change now, not at its next deadline.
+        (store as? StateStore)?.matchDirectoryOwnership()
+        // Wake the daemon so that it applies the change now, not at its next deadline. (An active instance on
+        // another host sees it at its next tick, within 30 seconds.)
         if let pid = StateLock.runningHolder(directory: configuration.state.resolvedDirectory()) { kill(pid, SIGUSR1) }
         print(message)
     }
@@ -91,10 +93,10 @@ struct Ack: AsyncParsableCommand {
             }
             end = now.addingTimeInterval(TimeInterval(seconds))
         }
-        let context = try AcknowledgementContext(options)
+        let context = try await AcknowledgementContext(options)
         try context.validate(person: by, policy: policy)
         let oneLineNote = note?.split(whereSeparator: \.isNewline).joined(separator: " ")
-        try context.store.acknowledge(caseID: caseID, Acknowledgement(policy: policy, by: by, at: now, until: end, note: oneLineNote))
+        try await context.store.acknowledge(caseID: caseID, Acknowledgement(policy: policy, by: by, at: now, until: end, note: oneLineNote))
         let what = policy.map { "policy \($0)" } ?? "every policy"
         context.record(
             "Case \(caseID) acknowledged by \(by) (\(what)) until \(UTCTimestamp.format(end))\(oneLineNote.map { ": \($0)" } ?? "")",
@@ -112,9 +114,9 @@ struct Unack: AsyncParsableCommand {
     @Option(help: "Who withdraws them (a person id of the rules).") var by: String
 
     func run() async throws {
-        let context = try AcknowledgementContext(options)
+        let context = try await AcknowledgementContext(options)
         try context.validate(person: by, policy: policy)
-        let revoked = try context.store.revoke(caseID: caseID, policy: policy, by: by, at: Date())
+        let revoked = try await context.store.revoke(caseID: caseID, policy: policy, by: by, at: Date())
         guard !revoked.isEmpty else {
             print("case \(caseID) has no acknowledgement in force\(policy.map { " for policy \($0)" } ?? "")", to: &standardError)
             throw ExitCode.failure

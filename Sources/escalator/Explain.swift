@@ -37,9 +37,10 @@ struct Explain: AsyncParsableCommand {
         }
         // Now, the daemon's record of what it sent is the truth; at another instant only a replay can say.
         var recorded: EscalationState?
-        if at == nil && !replay, let store = try? StateStore(directory: configuration.state.resolvedDirectory(), readOnly: true) {
+        if at == nil && !replay, let store = try? await EscalationStores.open(configuration.state, readOnly: true) {
             // A case the daemon has no record of has taken no step.
-            recorded = ((try? store.state(caseID: caseID)) ?? nil) ?? .empty
+            recorded = ((try? await store.state(caseID: caseID)) ?? nil) ?? .empty
+            await store.close()
         }
         let explanation = Explanation(subject: subject, rules: configuration.rules, at: instant, recorded: recorded)
         print(format == .json ? explanation.json() : explanation.text())

@@ -38,7 +38,10 @@ struct PlanCommand: AsyncParsableCommand {
         let now = Date()
         var states: [String: EscalationState]
         var origin = "the daemon's state store"
-        if let store = try? StateStore(directory: inForce.state.resolvedDirectory(), readOnly: true), let recorded = try? store.loadStates() {
+        let store = try? await EscalationStores.open(inForce.state, readOnly: true)
+        let recorded = try? await store?.loadStates()
+        await store?.close()
+        if let recorded {
             states = recorded
         } else {
             origin = "a replay under the current rules"

@@ -8,6 +8,8 @@ import Logging
 
 /// sysexits' EX_CONFIG: the unit's RestartPreventExitStatus= keeps systemd from restarting into a broken config.
 let exitConfigurationError: Int32 = 78
+/// sysexits' EX_TEMPFAIL: the active instance lost its lock on the shared state store (Restart=on-failure restarts it).
+let exitLostActiveLock: Int32 = 75
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,6 +43,10 @@ struct Run: AsyncParsableCommand {
         } catch let error as Daemon.NoSource {
             logger.critical("escalator cannot start: \(error)")
             throw ExitCode(exitConfigurationError)
+        } catch let error as PostgresStateStore.LostLock {
+            // Exiting is the safe way out: a fresh start rejoins as a standby, with nothing of this run in memory.
+            logger.critical("escalator is no longer the active instance: \(error). Exiting; restarted, it waits as a standby.")
+            throw ExitCode(exitLostActiveLock)
         } catch let error as StateError {
             logger.critical("escalator cannot run: \(error)")
             throw ExitCode.failure

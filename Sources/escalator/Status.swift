@@ -9,7 +9,7 @@ struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what the daemon is doing: open cases per policy, next deadlines, the outbox, the last poll, the source.",
         discussion: """
-            Reads the daemon's state store (SQLite in WAL mode) without blocking the daemon, whether it runs or \
+            Reads the daemon's state store (SQLite in WAL mode, or the shared PostgreSQL store) without blocking the daemon, whether it runs or \
             not. Run it as root or as the escalator user.
             """)
 
@@ -18,27 +18,32 @@ struct Status: AsyncParsableCommand {
     @Option(help: "How many upcoming deadlines to list.") var deadlines = 10
 
     func run() async throws {
-        let directory = try stateDirectory(options)
-        let store: StateStore
+        let settings = try stateSettings(options)
+        let directory = settings.resolvedDirectory()
+        let store: any EscalationStore
         do {
-            store = try StateStore(directory: directory, readOnly: true)
+            store = try await EscalationStores.open(settings, readOnly: true)
         } catch {
             print("status: \(error)", to: &standardError)
             throw ExitCode.failure
         }
         let now = Date()
-        let meta = try store.meta()
+        let meta = try await store.meta()
         let holder = StateLock.runningHolder(directory: directory)
         let running = holder != nil
-        let policies = try store.openOccurrences(now: now)
-        let upcoming = try store.nextDeadlines(limit: deadlines)
-        let depth = try store.outboxDepth()
-        let failing = try store.failingOutbox(limit: 5)
+        let policies = try await store.openOccurrences(now: now)
+        let upcoming = try await store.nextDeadlines(limit: deadlines)
+        let depth = try await store.outboxDepth()
+        let failing = try await store.failingOutbox(limit: 5)
+        // With a shared store, the instance on this host may be a standby; the store knows which one is active.
+        let active = await (store as? PostgresStateStore)?.activeHolder()
+        await store.close()
 
         switch format {
         case .json:
-            var daemon: [String: Any] = ["running": running, "state_directory": directory]
+            var daemon: [String: Any] = ["running": running, "state_directory": directory, "state_store": store.location]
             if running, let holder { daemon["pid"] = Int(holder) }
+            if settings.driver == .postgres { daemon["active_instance"] = active ?? NSNull() }
             for key in ["status", "last_tick", "last_poll", "source", "generation", "open_cases", "config"] {
                 if let value = meta[key] { daemon[key] = value }
             }
@@ -56,7 +61,11 @@ struct Status: AsyncParsableCommand {
                 guard let iso, let date = ISO8601DateFormatter().date(from: iso) else { return "never" }
                 return LocalTime.format(date, in: local)
             }
-            if running, let holder {
+            if settings.driver == .postgres {
+                print("shared state store \(store.location): active instance \(active ?? "none")")
+                print(running ? "an instance runs on this host (pid \(holder!))" : "no instance runs on this host")
+                print("last status of the active instance: \(meta["status"] ?? "none yet")")
+            } else if running, let holder {
                 print("escalator is running (pid \(holder)): \(meta["status"] ?? "starting")")
             } else {
                 print("escalator is not running (state in \(directory))")
@@ -87,11 +96,11 @@ extension String {
 }
 
 /// The state directory of the configuration: its `state.directory`, else `$STATE_DIRECTORY`, else the default.
-func stateDirectory(_ options: ConfigOptions) throws -> String {
+func stateSettings(_ options: ConfigOptions) throws -> StateSettings {
     let result = ConfigLoader.load(directory: options.config)
     guard let configuration = result.configuration else {
         for diagnostic in result.diagnostics where diagnostic.severity == .error { print(diagnostic, to: &standardError) }
         throw ExitCode.failure
     }
-    return configuration.state.resolvedDirectory()
+    return configuration.state
 }

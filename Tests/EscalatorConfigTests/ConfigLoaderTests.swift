@@ -147,6 +147,19 @@ func expected(_ directory: String) throws -> [String] {
         #expect(configuration.rules.raci.fallbackOwner == "lead7")
     }
 
+    @Test func aSharedPostgresStateLoadsWithItsClusterAndFailoverTime() throws {
+        let configuration = try #require(ConfigLoader.load(directory: "\(fixtures)/good/05-shared-state").configuration)
+        let state = configuration.state
+        #expect(state.driver == .postgres && state.cluster == "shop_eu" && state.failoverAfter == .wall(seconds: 20))
+        let server = try #require(state.postgres)
+        #expect(server.host == "state-db.internal" && server.database == "escalator" && server.user == "escalator")
+        #expect(server.password == .credential("escalator-state-password") && server.sslMode == .verifyFull)
+        // Without a state section: SQLite, in the directory systemd gives.
+        let plain = try #require(ConfigLoader.load(directory: "\(fixtures)/good/01-minimal").configuration).state
+        #expect(plain.driver == .sqlite && plain.postgres == nil)
+        #expect(plain.resolvedDirectory(environment: ["STATE_DIRECTORY": "/var/lib/escalator"]) == "/var/lib/escalator")
+    }
+
     @Test func peopleFromTheDirectoryQueryJoinThoseOfTheRuleFiles() throws {
         let rules = try #require(ConfigLoader.load(directory: "\(fixtures)/good/04-directory-query").configuration).rules
         let (merged, problems) = rules.adding(people: [

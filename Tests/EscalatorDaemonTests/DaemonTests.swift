@@ -44,15 +44,15 @@ struct DaemonFixture {
         return (EventWriter(mode: .pipe, output: try FileHandle(forWritingTo: URL(fileURLWithPath: path))), path)
     }
 
-    func daemon(store: StateStore, events: EventWriter) throws -> Daemon {
-        try Daemon(configuration: try configuration(), store: store, events: events, logger: Logger(label: "test"), replay: true)
+    func daemon(store: any EscalationStore, events: EventWriter) async throws -> Daemon {
+        try await Daemon(configuration: try configuration(), store: store, events: events, logger: Logger(label: "test"), replay: true)
     }
 
     /// The store on the fixture's state directory and a replaying daemon on it; its journal entries go to `log`.
-    func openDaemon() throws -> (store: StateStore, daemon: Daemon, log: String) {
+    func openDaemon() async throws -> (store: StateStore, daemon: Daemon, log: String) {
         let (events, log) = try events()
         let store = try StateStore(directory: stateDirectory)
-        return (store, try daemon(store: store, events: events), log)
+        return (store, try await daemon(store: store, events: events), log)
     }
 
     /// Cycles the daemon every 15 minutes over [from, to), returning the notice ids queued, in order.
@@ -84,7 +84,7 @@ struct DaemonFixture {
     @Test func theDaemonOnAVirtualClockDecidesExactlyWhatSimulateDecides() async throws {
         let fixture = try DaemonFixture()
         defer { fixture.directory.remove() }
-        let (store, daemon, _) = try fixture.openDaemon()
+        let (store, daemon, _) = try await fixture.openDaemon()
         let from = DemoStory.day(1, "00:00")
         let to = DemoStory.day(20, "00:00")
         let queued = try await DaemonFixture.run(daemon, from: from, to: to)
@@ -105,11 +105,11 @@ struct DaemonFixture {
         let to = DemoStory.day(20, "00:00")
         var first: [String] = []
         do {
-            let (_, daemon, _) = try fixture.openDaemon()
+            let (_, daemon, _) = try await fixture.openDaemon()
             first = try await DaemonFixture.run(daemon, from: from, to: middle)
             await daemon.close()
         }
-        let (_, daemon, _) = try fixture.openDaemon()
+        let (_, daemon, _) = try await fixture.openDaemon()
         let second = try await DaemonFixture.run(daemon, from: middle, to: to)
         await daemon.close()
         #expect(!first.isEmpty && !second.isEmpty)
@@ -122,12 +122,12 @@ struct DaemonFixture {
         defer { fixture.directory.remove() }
         let story = DemoStory.order.id
         do {
-            let (_, daemon, _) = try fixture.openDaemon()
+            let (_, daemon, _) = try await fixture.openDaemon()
             _ = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(2, "12:00"))
             await daemon.close()
         }
         // Down from Day 2 noon to Day 12: several steps of several policies fell due meanwhile.
-        let (store, daemon, _) = try fixture.openDaemon()
+        let (store, daemon, _) = try await fixture.openDaemon()
         let back = DemoStory.day(12, "10:00")
         let report = try await daemon.cycle(now: back)
         await daemon.close()
@@ -151,7 +151,7 @@ struct DaemonFixture {
     func acknowledged(hold: TimeInterval, run: TimeInterval, revokeAfterRun: Bool) async throws -> (during: [Notice], after: [Notice]) {
         let fixture = try DaemonFixture(background: 0)
         defer { fixture.directory.remove() }
-        let (store, daemon, _) = try fixture.openDaemon()
+        let (store, daemon, _) = try await fixture.openDaemon()
         let story = DemoStory.order.id
         func notices() throws -> [Notice] { try store.pendingOutbox(limit: 10_000).map(\.notice).filter { $0.caseID == story } }
         var now = DemoStory.day(1, "00:00")
@@ -222,7 +222,7 @@ struct DaemonFixture {
     @Test func anInvalidConfigurationKeepsTheOldRulesAndAValidOneIsApplied() async throws {
         let fixture = try DaemonFixture(background: 0)
         defer { fixture.directory.remove() }
-        let (store, daemon, _) = try fixture.openDaemon()
+        let (store, daemon, _) = try await fixture.openDaemon()
         _ = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(3, "00:00"))
         let original = await daemon.configuration.rules.policies.map(\.name)
         let policies = "\(fixture.configDirectory)/rules.d/40-policies.yaml"
@@ -269,7 +269,7 @@ struct DaemonFixture {
     @Test func eachNoticeBecomesOneEmailAndOneJournalEntryEvenWhenDeliveryIsRepeated() async throws {
         let fixture = try DaemonFixture(background: 3)
         defer { fixture.directory.remove() }
-        let (store, daemon, log) = try fixture.openDaemon()
+        let (store, daemon, log) = try await fixture.openDaemon()
         let queued = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(8, "00:00"))
         let delivery = await daemon.delivery
         await daemon.close()
@@ -279,11 +279,11 @@ struct DaemonFixture {
         let spool = MailSpool(root: fixture.spoolDirectory)
         try spool.write(name: try #require(first.spoolName), contents: try #require(first.email))
 
-        let report = try delivery.deliver(now: DemoStory.day(8, "00:00"), batch: 4)
+        let report = try await delivery.deliver(now: DemoStory.day(8, "00:00"), batch: 4)
         #expect(report.failure == nil)
         #expect(report.emailed == queued.count)
         #expect(try store.outboxDepth() == 0)
-        #expect(try delivery.deliver(now: DemoStory.day(8, "00:00")).emailed == 0)
+        #expect(try await delivery.deliver(now: DemoStory.day(8, "00:00")).emailed == 0)
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(fixture.spoolDirectory)/new")
         #expect(files.count == queued.count)
         #expect(Set(files) == Set(queued.map { MailSpool.fileName(noticeID: $0) }))
@@ -294,7 +294,7 @@ struct DaemonFixture {
     @Test func aFullSpoolLeavesNoticesInTheOutboxUntilThereIsRoom() async throws {
         let fixture = try DaemonFixture(background: 3)
         defer { fixture.directory.remove() }
-        let (store, daemon, _) = try fixture.openDaemon()
+        let (store, daemon, _) = try await fixture.openDaemon()
         let queued = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(8, "00:00"))
         await daemon.close()
         // /dev/full answers every write with ENOSPC: a spool whose tmp/ is a link to a file there behaves as a full disk.
@@ -303,13 +303,13 @@ struct DaemonFixture {
         try spool.prepare()
         for id in queued { symlink("/dev/full", "\(spool.path(.tmp))/\(MailSpool.fileName(noticeID: id)).\(getpid())") }
         let delivery = OutboxDelivery(store: store, events: EventWriter(mode: .pipe, output: try #require(FileHandle(forWritingAtPath: "/dev/null"))), spool: spool)
-        let report = try delivery.deliver(now: DemoStory.day(8, "00:00"))
+        let report = try await delivery.deliver(now: DemoStory.day(8, "00:00"))
         #expect(report.diskFull)
         #expect(report.emailed == 0)
         #expect(try store.outboxDepth() == queued.count)
         // Room again: everything goes out, once.
         for id in queued { unlink("\(spool.path(.tmp))/\(MailSpool.fileName(noticeID: id)).\(getpid())") }
-        let retry = try delivery.deliver(now: DemoStory.day(8, "01:00"))
+        let retry = try await delivery.deliver(now: DemoStory.day(8, "01:00"))
         #expect(retry.failure == nil)
         #expect(retry.emailed == queued.count)
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path(.new)).count == queued.count)
@@ -325,7 +325,7 @@ struct DaemonFixture {
         defer { fixture.directory.remove() }
         let (events, _) = try fixture.events()
         let store = try StateStore(directory: fixture.stateDirectory)
-        let daemon = try Daemon(configuration: try fixture.configuration(), store: store, events: events, logger: Logger(label: "test"))
+        let daemon = try await Daemon(configuration: try fixture.configuration(), store: store, events: events, logger: Logger(label: "test"))
         var decided: [String] = []
         let start = DemoStory.day(56, "10:00")
         for minute in stride(from: 0, to: 120, by: 15) {

@@ -12,7 +12,7 @@ import Testing
     @Test func aNewSourceReplacesTheCasesOfTheOldOne() async throws {
         let fixture = try DaemonFixture(background: 10)
         defer { fixture.directory.remove() }
-        let (_, daemon, _) = try fixture.openDaemon()
+        let (_, daemon, _) = try await fixture.openDaemon()
         let before = try await DaemonFixture.run(daemon, from: DemoStory.day(1, "00:00"), to: DemoStory.day(30, "00:00"))
         #expect(before.contains { !$0.hasPrefix("TT-1001/") }, "the old database had no other escalating order: the test proves nothing")
         // The new database has only the story's order.

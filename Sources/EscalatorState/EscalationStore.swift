@@ -1,0 +1,60 @@
+import EscalatorConfig
+import EscalatorCore
+import Foundation
+import Logging
+
+/// Where the daemon keeps its escalation state and outbox: `StateStore` (SQLite, one daemon per host) or
+/// `PostgresStateStore` (shared by active/standby instances). The daemon, the outbox and the tools use this.
+public protocol EscalationStore: Sendable {
+    /// Where the store is, for messages: a file path, or `postgres://host:port/db (cluster c)`.
+    var location: String { get }
+
+    func loadStates() async throws -> [String: EscalationState]
+    func state(caseID: String) async throws -> EscalationState?
+    /// Records a tick in one transaction; a notice already queued (same id) is not queued again. Returns how many
+    /// notices were queued.
+    @discardableResult func commit(_ commit: StateStore.Commit, at now: Date) async throws -> Int
+
+    func pendingOutbox(limit: Int) async throws -> [StateStore.OutboxItem]
+    func markDelivered(journal: [Int64], email: [Int64], failed: [(seq: Int64, error: String)], at now: Date) async throws
+    func outboxDepth() async throws -> Int
+    @discardableResult func pruneDelivered(olderThan cutoff: Date) async throws -> Int
+    func queuedNoticeIDs() async throws -> [String]
+
+    @discardableResult func acknowledge(caseID: String, _ acknowledgement: Acknowledgement) async throws -> StateStore.AckRecord
+    func revoke(caseID: String, policy: String?, by: String, at now: Date) async throws -> [StateStore.AckRecord]
+    func acknowledgementChanges(after version: Int64) async throws -> (changed: [StateStore.AckRecord], version: Int64)
+    func acknowledgements(caseID: String) async throws -> [Acknowledgement]
+    func acknowledgementVersion() async throws -> Int64
+
+    func openOccurrences(now: Date) async throws -> [StateStore.PolicyCount]
+    func nextDeadlines(limit: Int) async throws -> [(caseID: String, due: Date)]
+    func failingOutbox(limit: Int) async throws -> [(noticeID: String, attempts: Int, error: String)]
+    func meta() async throws -> [String: String]
+
+    /// Lets go of connections (and, for a shared store, of the active lock).
+    func close() async
+}
+
+extension StateStore: EscalationStore {
+    public var location: String { path }
+    public func close() async {}
+}
+
+/// Opens the store a configuration names.
+public enum EscalationStores {
+    /// For the tools (`status`, `ack`, `plan`, `explain`): no lock is taken. `readOnly` never creates or migrates.
+    public static func open(
+        _ settings: StateSettings, readOnly: Bool, environment: [String: String] = ProcessInfo.processInfo.environment,
+        logger: Logger = Logger(label: "escalator.state")
+    ) async throws -> any EscalationStore {
+        switch settings.driver {
+        case .sqlite:
+            return try StateStore(directory: settings.resolvedDirectory(environment: environment), readOnly: readOnly)
+        case .postgres:
+            let store = try PostgresStateStore(settings: settings, role: .tool, environment: environment, logger: logger)
+            try await store.prepare(create: !readOnly)
+            return store
+        }
+    }
+}
