@@ -39,7 +39,7 @@ public enum DaemonRunner {
             configuration = active
             store = shared
         }
-        try await store.pruneDelivered(olderThan: Date().addingTimeInterval(-30 * 86_400))
+        try await store.pruneDelivered(olderThan: DaemonClock(environment: environment).now().addingTimeInterval(-30 * 86_400))
         if let mail = configuration.mail {
             do {
                 let spool = MailSpool(root: mail.spool)
@@ -55,7 +55,7 @@ public enum DaemonRunner {
         let outboxWaker = Waker()
         let watchdog = manager.watchdogInterval()
         let maximumSleep = min(watchdog.map { $0 / 2 } ?? .seconds(30), .seconds(30))
-        let clock: @Sendable () -> Date = { Date() }
+        let clock = DaemonClock(environment: environment)
         let scheduler = SchedulerService(
             daemon: daemon, manager: manager, heartbeat: heartbeat, outboxWaker: outboxWaker,
             reloadStatus: reloadStatus, events: events, logger: logger,

@@ -94,7 +94,7 @@ struct SchedulerService: Service {
     let logger: Logger
     /// The longest the scheduler sleeps, so it beats often enough for the watchdog.
     let maximumSleep: Duration
-    let clock: @Sendable () -> Date
+    let clock: DaemonClock
 
     func run() async throws {
         let waker = Waker()
@@ -135,12 +135,12 @@ struct SchedulerService: Service {
                         handledReloads += requested
                         await reload(handled: handledReloads)
                     }
-                    let now = clock()
+                    let now = clock.now()
                     let report = try await daemon.cycle(now: now)
                     heartbeat.beat()
                     if report.queued > 0 { outboxWaker.wake() }
                     manager.status(report.status)
-                    let untilNext = Duration.milliseconds(Int64(max(0, report.nextWake.timeIntervalSince(clock())) * 1000))
+                    let untilNext = clock.wait(report.nextWake.timeIntervalSince(clock.now()))
                     await waker.wait(upTo: max(.milliseconds(20), min(untilNext, maximumSleep)))
                 }
                 heartbeat.stop()
@@ -155,7 +155,7 @@ struct SchedulerService: Service {
 
     private func reload(handled: Int) async {
         manager.reloading(status: "reloading the configuration")
-        let outcome = await daemon.reload(now: clock())
+        let outcome = await daemon.reload(now: clock.now())
         switch outcome {
         case .applied(let generation, let removed):
             var message = "Configuration reloaded: rules v\(generation) in force"
@@ -172,7 +172,7 @@ struct SchedulerService: Service {
             for line in lines.dropFirst().prefix(50) { logger.error("reload: \(line)") }
             reloadStatus.record(handled: handled, ok: false, detail: lines.joined(separator: "\n"))
         }
-        let status = await daemon.statusLine(now: clock())
+        let status = await daemon.statusLine(now: clock.now())
         manager.ready(status: status)
     }
 }
@@ -183,7 +183,7 @@ struct OutboxService: Service {
     let daemon: Daemon
     let waker: Waker
     let logger: Logger
-    let clock: @Sendable () -> Date
+    let clock: DaemonClock
     let idleWait: Duration
 
     func run() async throws {
@@ -194,7 +194,7 @@ struct OutboxService: Service {
             while true {
                 let stop = stopping.withLock { $0 }
                 let delivery = await daemon.delivery
-                let report = try await delivery.deliver(now: clock())
+                let report = try await delivery.deliver(now: clock.now())
                 if let failure = report.failure {
                     let waiting = (try? await delivery.store.outboxDepth()) ?? 0
                     if failing == nil {

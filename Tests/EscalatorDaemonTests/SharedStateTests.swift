@@ -1,0 +1,181 @@
+import EscalatorConfig
+import EscalatorCore
+import EscalatorDaemon
+import EscalatorOutputs
+import EscalatorRuntime
+import EscalatorSources
+import EscalatorState
+import EscalatorTestKit
+import Foundation
+import Logging
+import Testing
+
+/// One PostgreSQL server for the shared-state tests; each test uses its own cluster (schema).
+final class SharedStateServer: @unchecked Sendable {
+    static let shared = SharedStateServer()
+    private let lock = NSLock()
+    private var server: Result<PostgresServer, any Error>?
+
+    func get() throws -> PostgresServer {
+        lock.lock()
+        defer { lock.unlock() }
+        if server == nil {
+            server = Result {
+                let server = try PostgresServer()
+                try server.psql("CREATE DATABASE escalator_state")
+                return server
+            }
+        }
+        return try server!.get()
+    }
+
+    /// The `state` section's settings for `cluster` on the shared server, the password in a file under `directory`.
+    static func settings(cluster: String, directory: String, failoverAfter: Int = 6) throws -> StateSettings {
+        let server = try shared.get()
+        let passwordFile = "\(directory)/state-password"
+        try server.superuserPassword.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        return StateSettings(
+            driver: .postgres, directory: "\(directory)/local-state",
+            postgres: PostgresEndpoint(
+                host: "127.0.0.1", port: server.port, database: "escalator_state", user: "postgres", password: .file(passwordFile),
+                sslMode: .disable, connectTimeout: .wall(seconds: 3)),
+            cluster: cluster, failoverAfter: .wall(seconds: failoverAfter))
+    }
+
+    static func store(cluster: String, directory: String, role: PostgresStateStore.Role = .instance) async throws -> PostgresStateStore {
+        let store = try PostgresStateStore(
+            settings: try settings(cluster: cluster, directory: directory), role: role, environment: [:], logger: Logger(label: "test"))
+        try await store.prepare(create: true)
+        return store
+    }
+
+    static func uniqueCluster(_ label: String) -> String { "\(label)_\(UUID().uuidString.prefix(8).lowercased())" }
+}
+
+@Suite(.serialized) struct SharedStateStoreTests {
+    /// The same virtual-clock run on the SQLite store and on the PostgreSQL store leaves the same state, outbox,
+    /// deadlines and counts in both; delivery, acknowledgements and pruning behave the same.
+    @Test func thePostgresStoreKeepsExactlyWhatTheSQLiteStoreKeeps() async throws {
+        let fixture = try DaemonFixture()
+        defer { fixture.directory.remove() }
+        let (events, _) = try fixture.events()
+        let local = try StateStore(directory: fixture.stateDirectory)
+        let shared = try await SharedStateServer.store(cluster: SharedStateServer.uniqueCluster("contract"), directory: fixture.directory.path)
+        #expect(try await shared.tryAcquire())
+        let from = DemoStory.day(1, "00:00")
+        let to = DemoStory.day(12, "00:00")
+        var decided: [[String]] = []
+        for store in [local, shared] as [any EscalationStore] {
+            let daemon = try await fixture.daemon(store: store, events: events)
+            decided.append(try await DaemonFixture.run(daemon, from: from, to: to))
+            await daemon.close()
+        }
+        #expect(!decided[0].isEmpty && decided[0] == decided[1])
+
+        let now = DemoStory.day(12, "00:00")
+        #expect(try await shared.loadStates() == local.loadStates())
+        #expect(try await shared.queuedNoticeIDs() == local.queuedNoticeIDs())
+        #expect(try await shared.openOccurrences(now: now) == local.openOccurrences(now: now))
+        let sharedDeadlines = try await shared.nextDeadlines(limit: 20).map { "\($0.caseID)@\($0.due.timeIntervalSince1970)" }
+        #expect(sharedDeadlines == (try local.nextDeadlines(limit: 20)).map { "\($0.caseID)@\($0.due.timeIntervalSince1970)" })
+        #expect(!sharedDeadlines.isEmpty)
+        var sharedMeta = try await shared.meta()
+        var localMeta = try local.meta()
+        #expect(sharedMeta.removeValue(forKey: "pid") != nil && localMeta.removeValue(forKey: "pid") != nil)
+        #expect(sharedMeta == localMeta)
+        let story = DemoStory.order.id
+        #expect(try await shared.state(caseID: story) == local.state(caseID: story))
+        #expect(try await shared.state(caseID: "NO-SUCH-CASE") == nil)
+
+        // A notice already queued is not queued again.
+        let pending = try await shared.pendingOutbox(limit: 3)
+        var again = StateStore.Commit()
+        again.notices = pending.map { StateStore.QueuedNotice(notice: $0.notice, email: $0.email, spoolName: $0.spoolName) }
+        #expect(try await shared.commit(again, at: now) == 0)
+        #expect(try await shared.outboxDepth() == decided[1].count)
+
+        // Delivery: a notice is delivered once both its journal entry and its email are done; failures count.
+        let first = try #require(pending.first)
+        try await shared.markDelivered(journal: [first.seq], email: [], failed: [(pending[1].seq, "disk full")], at: now)
+        #expect(try await shared.outboxDepth() == decided[1].count)
+        #expect(try await shared.failingOutbox(limit: 5).map(\.noticeID) == [pending[1].notice.id])
+        try await shared.markDelivered(journal: [], email: [first.seq], failed: [], at: now)
+        #expect(try await shared.outboxDepth() == decided[1].count - 1)
+        #expect(try await shared.pendingOutbox(limit: 1).first?.seq == pending[1].seq)
+        #expect(try await shared.pendingOutbox(limit: 1).first?.attempts == 1)
+        #expect(try await shared.pruneDelivered(olderThan: now) == 0)
+        #expect(try await shared.pruneDelivered(olderThan: now + 1) == 1)
+
+        // Acknowledgements: versions grow, a revocation is a change, and only those in force are listed.
+        let version = try await shared.acknowledgementVersion()
+        let ack = Acknowledgement(policy: nil, by: "rep5", at: now, until: now + 3600, note: "on it")
+        let record = try await shared.acknowledge(caseID: story, ack)
+        #expect(record.version == version + 1)
+        #expect(try await shared.acknowledgements(caseID: story) == [ack])
+        let revoked = try await shared.revoke(caseID: story, policy: nil, by: "rep5", at: now + 60)
+        #expect(revoked.map(\.id) == [record.id])
+        #expect(try await shared.acknowledgements(caseID: story).isEmpty)
+        let changes = try await shared.acknowledgementChanges(after: version)
+        #expect(changes.version == version + 2 && changes.changed.count == 1 && changes.changed[0].revokedBy == "rep5")
+        #expect(try await shared.revoke(caseID: story, policy: nil, by: "rep5", at: now + 120).isEmpty)
+        await shared.close()
+    }
+
+    /// A restart on the shared store (a takeover is one) neither repeats nor misses a step.
+    @Test func aDaemonRestartedOnTheSharedStoreNeitherRepeatsNorMisses() async throws {
+        let fixture = try DaemonFixture()
+        defer { fixture.directory.remove() }
+        let cluster = SharedStateServer.uniqueCluster("restart")
+        let (events, _) = try fixture.events()
+        let from = DemoStory.day(1, "00:00")
+        let middle = DemoStory.day(6, "09:15")
+        let to = DemoStory.day(20, "00:00")
+        var runs: [[String]] = []
+        for (start, end) in [(from, middle), (middle, to)] {
+            let store = try await SharedStateServer.store(cluster: cluster, directory: fixture.directory.path)
+            #expect(try await store.tryAcquire())
+            let daemon = try await fixture.daemon(store: store, events: events)
+            runs.append(try await DaemonFixture.run(daemon, from: start, to: end))
+            await daemon.close()
+            await store.close()
+        }
+        #expect(!runs[0].isEmpty && !runs[1].isEmpty)
+        #expect(Set(runs[0]).isDisjoint(with: runs[1]), "a step taken before the restart was taken again")
+        #expect(Set(runs[0] + runs[1]) == Set(try await fixture.simulated(from: from, to: to)))
+    }
+
+    /// Exactly one holder of the active lock; when its session ends, a standby gets the lock, and the old holder
+    /// can no longer write anything (its writes are fenced by the session that held the lock).
+    @Test func oneActiveInstanceAndTheOldOneIsFencedWhenItsSessionEnds() async throws {
+        let directory = try TemporaryDirectory("escalator-lock")
+        defer { directory.remove() }
+        let cluster = SharedStateServer.uniqueCluster("lock")
+        let first = try await SharedStateServer.store(cluster: cluster, directory: directory.path)
+        let second = try await SharedStateServer.store(cluster: cluster, directory: directory.path)
+        let other = try await SharedStateServer.store(cluster: SharedStateServer.uniqueCluster("other"), directory: directory.path)
+        #expect(try await first.tryAcquire())
+        #expect(try await !second.tryAcquire())
+        #expect(try await other.tryAcquire(), "another cluster on the same database has its own lock")
+        let holder = try #require(await second.activeHolder())
+        #expect(holder.contains("escalator ") && holder.contains(String(getpid())), "\(holder)")
+        #expect(try await first.tryAcquire(), "the holder keeps holding")
+
+        // The server ends the holder's session (as it does when the host goes silent past the keepalives).
+        let server = try SharedStateServer.shared.get()
+        try server.psql(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_namespace n ON true WHERE l.locktype = 'advisory' AND n.nspname = '\(cluster)' AND l.granted AND l.objid::bigint = (hashtextextended('escalator active instance ' || n.nspname, 0) & 4294967295)",
+            database: "escalator_state")
+        var acquired = false
+        for _ in 0..<50 where !acquired {
+            acquired = try await second.tryAcquire()
+            if !acquired { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(acquired, "the standby did not get the lock after the holder's session ended")
+        var commit = StateStore.Commit()
+        commit.meta = ["status": "written by a fenced instance"]
+        await #expect(throws: PostgresStateStore.LostLock.self) { try await first.commit(commit, at: Date()) }
+        await #expect(throws: PostgresStateStore.LostLock.self) { try await first.tryAcquire() }
+        #expect(try await second.meta()["status"] != "written by a fenced instance")
+        for store in [first, second, other] { await store.close() }
+    }
+}
