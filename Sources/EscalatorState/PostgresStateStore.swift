@@ -31,6 +31,10 @@ public actor PostgresStateStore: EscalationStore {
     private var connection: PostgresConnection?
     private var holdsLock = false
     private var connectionCount = 0
+    /// Calls wait here for the one before to finish: an actor lets a second call in while the first awaits the
+    /// server, and on one connection that would put it inside the first one's transaction.
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
     /// Which lock the active instance holds: a 64-bit key from the cluster name, computed by the server.
     static let lockKey = "hashtextextended('escalator active instance ' || current_schema(), 0)"
@@ -84,6 +88,14 @@ public actor PostgresStateStore: EscalationStore {
 
     /// Runs `body` on the connection, giving the connection up if it takes longer than `callTimeout`.
     private func call<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            busy = true
+        }
+        defer {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
         let connection = try await open()
         let limit = callTimeout
         let timer = Task {

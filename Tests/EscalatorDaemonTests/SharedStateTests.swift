@@ -179,3 +179,90 @@ final class SharedStateServer: @unchecked Sendable {
         for store in [first, second, other] { await store.close() }
     }
 }
+
+/// Two `escalator run` processes on one shared state in a real PostgreSQL, during an escalation storm on a virtual
+/// clock: one is active and the other a standby; SIGKILL the active one and the standby takes over within
+/// failover_after; the killed one, restarted, waits as a standby; SIGTERM the new active one and it takes over
+/// again. The notices are exactly `simulate`'s, each emailed once (the two instances share one spool, as on shared
+/// storage) and journaled at least once.
+@Suite(.serialized) struct FailoverTests {
+    @Test func theStandbyTakesOverWithinFailoverAfterAndNothingIsLostOrDuplicated() async throws {
+        let probe = try TemporaryDirectory("escalator-failover")
+        defer { probe.remove() }
+        let cluster = SharedStateServer.uniqueCluster("failover")
+        let failoverAfter = 6
+        let settings = try SharedStateServer.settings(cluster: cluster, directory: probe.path, failoverAfter: failoverAfter)
+        let server = try #require(settings.postgres)
+        let stateSection = [
+            "  driver: postgres", "  host: 127.0.0.1", "  port: \(server.port)", "  database: escalator_state", "  user: postgres",
+            "  password_file: \(probe.path)/state-password", "  sslmode: disable", "  cluster: \(cluster)", "  failover_after: \(failoverAfter)s",
+        ].joined(separator: "\n")
+        let fixture = try StormFixture(cases: 2_000, state: stateSection)
+        defer { fixture.directory.remove() }
+        let speed = 240.0
+        let realStart = Date()
+        let realEnd = realStart.addingTimeInterval(fixture.end.timeIntervalSince(fixture.start) / speed)
+        func start(_ name: String) throws -> (BackgroundProcess, NotifySocket) {
+            let socket = try NotifySocket(path: "\(fixture.directory.path)/\(name)-\(UUID().uuidString.prefix(4)).sock")
+            let process = try BackgroundProcess(
+                [escalatorBinary, "run", "--config", fixture.configDirectory],
+                environment: [
+                    DaemonClock.variable: DaemonClock.value(virtual: fixture.start, real: realStart, speed: speed), "NOTIFY_SOCKET": socket.path,
+                    "STATE_DIRECTORY": "\(fixture.directory.path)/local-\(name)",
+                ])
+            return (process, socket)
+        }
+        let isActive: ([String: String]) -> Bool = { $0["STATUS"]?.hasPrefix("rules v") == true }
+        let isStandby: ([String: String]) -> Bool = { $0["STATUS"]?.hasPrefix("standby: cluster \(cluster) is active on escalator ") == true }
+        var logs: [String] = []
+
+        let (first, firstSocket) = try start("a")
+        #expect(firstSocket.receive(timeout: 60, until: isActive), "\(first.log.suffix(2000))")
+        let (second, secondSocket) = try start("b")
+        #expect(secondSocket.receive(timeout: 60, until: isStandby), "\(second.log.suffix(2000))")
+        #expect(secondSocket.messages.contains { $0["READY"] == "1" }, "a standby is a started unit")
+        #expect(secondSocket.messages.last?["STATUS"]?.contains(" \(first.pid) from ") == true, "the standby names the active instance")
+
+        // Mid-storm, with notices flowing, the active instance dies.
+        while (try? FileManager.default.contentsOfDirectory(atPath: "\(fixture.spoolDirectory)/new").count) ?? 0 < 500 && Date() < realEnd {
+            usleep(50_000)
+        }
+        kill(first.pid, SIGKILL)
+        let killedAt = Date()
+        #expect(first.wait(timeout: 30) == .signal(SIGKILL))
+        logs.append(first.log)
+        #expect(secondSocket.receive(timeout: 60, until: isActive), "\(second.log.suffix(2000))")
+        let takeover = Date().timeIntervalSince(killedAt)
+        #expect(takeover <= Double(failoverAfter), "the standby took \(takeover) s to take over")
+        print("failover: the standby was active \(String(format: "%.2f", takeover)) s after the active instance was killed")
+
+        // The killed instance comes back as a standby.
+        let (third, thirdSocket) = try start("a")
+        #expect(thirdSocket.receive(timeout: 60, until: isStandby), "\(third.log.suffix(2000))")
+
+        // After the storm, hand over cleanly: SIGTERM the active one; the standby takes over.
+        let remaining = realEnd.timeIntervalSinceNow
+        if remaining > 0 { try await Task.sleep(for: .milliseconds(Int(remaining * 1000))) }
+        let reader = try await SharedStateServer.store(cluster: cluster, directory: probe.path, role: .tool)
+        let deadline = Date().addingTimeInterval(120)
+        while try await reader.outboxDepth() > 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        kill(second.pid, SIGTERM)
+        #expect(second.wait(timeout: 60) == .status(0))
+        logs.append(second.log)
+        #expect(thirdSocket.receive(timeout: 60, until: isActive), "\(third.log.suffix(2000))")
+        while try await reader.meta()["pid"] != String(third.pid) && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        kill(third.pid, SIGTERM)
+        #expect(third.wait(timeout: 60) == .status(0))
+        logs.append(third.log)
+
+        let notices = try await reader.queuedNoticeIDs()
+        let expected = try await fixture.simulated()
+        #expect(expected.count == 2 * fixture.cases)
+        #expect(Set(notices).count == notices.count)
+        #expect(StormFixture.difference(notices, expected) == "", "\(logs.map { String($0.suffix(1500)) })")
+        #expect(try await reader.outboxDepth() == 0)
+        let repeats = try fixture.checkDelivery(of: notices, logs: logs)
+        print("failover: \(notices.count) notices, \(repeats) journal entries repeated after the kill")
+        await reader.close()
+    }
+}

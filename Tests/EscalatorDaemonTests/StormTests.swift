@@ -88,12 +88,20 @@ struct StormFixture {
         return ids
     }
 
+    /// "" when the two lists hold the same notices, else how they differ (counts and a few of each).
+    static func difference(_ actual: [String], _ expected: [String]) -> String {
+        let missing = Set(expected).subtracting(actual).sorted()
+        let extra = Set(actual).subtracting(expected).sorted()
+        if missing.isEmpty && extra.isEmpty { return "" }
+        return "\(missing.count) missing (e.g. \(missing.prefix(3))), \(extra.count) not simulated (e.g. \(extra.prefix(3)))"
+    }
+
     /// Checks the spool and the daemons' event logs against `notices`: one whole email per notice and none other,
     /// every notice's entry at least once and no entry for anything else. Returns how many entries were repeats.
     func checkDelivery(of notices: [String], logs: [String]) throws -> Int {
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(spoolDirectory)/new")
         #expect(files.count == notices.count)
-        #expect(Set(files) == Set(notices.map { MailSpool.fileName(noticeID: $0) }))
+        #expect(Self.difference(files, notices.map { MailSpool.fileName(noticeID: $0) }) == "", "spool files and notices differ")
         var messageIDs: Set<String> = []
         for name in files {
             let text = try String(contentsOfFile: "\(spoolDirectory)/new/\(name)", encoding: .utf8)
@@ -111,7 +119,7 @@ struct StormFixture {
                 entries[String(id), default: 0] += 1
             }
         }
-        #expect(Set(entries.keys) == Set(notices), "journal entries and notices differ")
+        #expect(Self.difference(Array(entries.keys), notices) == "", "journal entries and notices differ")
         return entries.values.reduce(0) { $0 + $1 - 1 }
     }
 }
@@ -159,7 +167,7 @@ struct StormFixture {
         #expect(expected.count == 2 * fixture.cases)
         let notices = try store.queuedNoticeIDs()
         #expect(Set(notices).count == notices.count)
-        #expect(Set(notices) == Set(expected), "the daemon's notices differ from simulate's")
+        #expect(StormFixture.difference(notices, expected) == "")
         let repeats = try fixture.checkDelivery(of: notices, logs: logs)
         // State: every step recorded with a notice id has its notice in the outbox, and nothing more.
         let recorded = Set(try store.loadStates().values.flatMap { $0.occurrences.flatMap { $0.taken.compactMap(\.noticeID) } })

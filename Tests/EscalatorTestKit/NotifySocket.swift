@@ -5,8 +5,21 @@ import Foundation
 public final class NotifySocket: @unchecked Sendable {
     public let path: String
     private let fd: Int32
-    /// Every message received so far, in order, as its `KEY=value` assignments.
-    public private(set) var messages: [[String: String]] = []
+    private let lock = NSLock()
+    /// Everything the background reader has taken off the socket. It reads all the time, as the service manager
+    /// does: a datagram queue left unread fills up and blocks the daemon's next sd_notify.
+    private var received: [[String: String]] = []
+    private var consumed = 0
+    private var closed = false
+    private var reader: Thread?
+
+    /// The messages `receive` has gone through so far, in order, as their `KEY=value` assignments: the last one is
+    /// the one that satisfied the latest `receive`.
+    public var messages: [[String: String]] {
+        lock.lock()
+        defer { lock.unlock() }
+        return Array(received[..<consumed])
+    }
 
     public init(path: String) throws {
         self.path = path
@@ -26,29 +39,61 @@ public final class NotifySocket: @unchecked Sendable {
         guard bound == 0 else { throw PostgresServer.Failure(description: "bind \(path): \(String(cString: strerror(errno)))") }
         var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let reader = Thread { [weak self] in
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while let self, !self.isClosed {
+                let count = buffer.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
+                guard count > 0 else { continue }
+                var message: [String: String] = [:]
+                for line in String(decoding: buffer[..<count], as: UTF8.self).split(separator: "\n") {
+                    guard let equals = line.firstIndex(of: "=") else { continue }
+                    message[String(line[..<equals])] = String(line[line.index(after: equals)...])
+                }
+                self.lock.lock()
+                self.received.append(message)
+                self.lock.unlock()
+            }
+        }
+        reader.start()
+        self.reader = reader
     }
 
-    /// Receives until a message satisfies `predicate` (true) or `timeout` seconds pass (false).
+    private var isClosed: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return closed
+    }
+
+    /// Goes through the messages after the last one gone through, waiting for more, until one satisfies
+    /// `predicate` (true) or `timeout` seconds pass (false).
     @discardableResult
     public func receive(timeout: TimeInterval, until predicate: ([String: String]) -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while Date() < deadline {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { continue }
-            var message: [String: String] = [:]
-            for line in String(decoding: buffer[..<count], as: UTF8.self).split(separator: "\n") {
-                guard let equals = line.firstIndex(of: "=") else { continue }
-                message[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        repeat {
+            lock.lock()
+            while consumed < received.count {
+                let message = received[consumed]
+                consumed += 1
+                if predicate(message) {
+                    lock.unlock()
+                    return true
+                }
             }
-            messages.append(message)
-            if predicate(message) { return true }
-        }
+            lock.unlock()
+            usleep(20_000)
+        } while Date() < deadline
         return false
     }
 
+    /// Stops the reader.
+    public func close() {
+        lock.lock()
+        closed = true
+        lock.unlock()
+    }
+
     deinit {
-        close(fd)
+        Glibc.close(fd)
         unlink(path)
     }
 }
