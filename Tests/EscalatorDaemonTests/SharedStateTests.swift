@@ -183,7 +183,7 @@ final class SharedStateServer: @unchecked Sendable {
 /// Two `escalator run` processes on one shared state in a real PostgreSQL, during an escalation storm on a virtual
 /// clock: one is active and the other a standby; SIGKILL the active one and the standby takes over within
 /// failover_after; the killed one, restarted, waits as a standby; SIGTERM the new active one and it takes over
-/// again. The notices are exactly `simulate`'s, each emailed once (the two instances share one spool, as on shared
+/// again; end its session on the server and it exits 75. The notices are exactly `simulate`'s, each emailed once (the two instances share one spool, as on shared
 /// storage) and journaled at least once.
 @Suite(.serialized) struct FailoverTests {
     @Test func theStandbyTakesOverWithinFailoverAfterAndNothingIsLostOrDuplicated() async throws {
@@ -251,8 +251,12 @@ final class SharedStateServer: @unchecked Sendable {
         logs.append(second.log)
         #expect(thirdSocket.receive(timeout: 60, until: isActive), "\(third.log.suffix(2000))")
         while try await reader.meta()["pid"] != String(third.pid) && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        kill(third.pid, SIGTERM)
-        #expect(third.wait(timeout: 60) == .status(0))
+        // The server ends the active instance's session (a network cut would): it stops and exits 75, for systemd
+        // to restart it as a standby.
+        try SharedStateServer.shared.get().psql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'escalator % \(third.pid)'", database: "escalator_state")
+        #expect(third.wait(timeout: 60) == .status(75), "\(third.log.suffix(2000))")
+        #expect(third.log.contains("escalator is no longer the active instance"))
         logs.append(third.log)
 
         let notices = try await reader.queuedNoticeIDs()
