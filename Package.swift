@@ -164,7 +164,7 @@ let package = Package(
             name: "EscalatorDaemonTests",
             dependencies: [
                 "EscalatorDaemon", "EscalatorState", "EscalatorRuntime", "EscalatorConfig", "EscalatorCore", "EscalatorSources",
-                "EscalatorOutputs", "EscalatorTestKit", "Systemd", "escalator", .product(name: "Logging", package: "swift-log"),
+                "EscalatorOutputs", "EscalatorTestKit", "Systemd", "escalator", "EscalatorBench", .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]

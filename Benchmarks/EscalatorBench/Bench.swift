@@ -31,12 +31,17 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Measure the daemon's first cycle and outbox delivery for sizes up to this many cases.") var daemonUpTo = 100_000
     @Option(help: "Load and evaluate in this process for sizes up to this many cases (above, only the floor and READY).") var loadUpTo = 100_000
     @Option(help: "The escalator binary for READY and simulate (default: next to this one).") var escalator: String?
+    @Option(help: "Instead of the table: a soak of this many virtual days on the first size (sqlite), a JSON line per day.") var soakDays: Int?
 
     /// The synthetic data ends here; the benchmark's "now" is an hour later.
     static let end = Date(timeIntervalSince1970: 1_777_593_600)
 
     func run() async throws {
         let sizes = cases.split(separator: ",").compactMap { Int($0) }
+        if let soakDays {
+            try await Soak.run(cases: sizes.first ?? 10_000, days: soakDays, step: 900, work: work)
+            return
+        }
         let kinds = drivers.split(separator: ",").compactMap { SourceSettings.Driver(rawValue: String($0)) }
         let binary = escalator ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("escalator").path
         try? FileManager.default.removeItem(atPath: work)
@@ -233,7 +238,9 @@ enum Measurement {
         row.set("notices_per_s", Double(delivered) / max(deliver, 1e-9))
     }
 
-    static func writeConfiguration(driver: SourceSettings.Driver, work: String, server: PostgresServer?, database: String) throws -> String {
+    static func writeConfiguration(
+        driver: SourceSettings.Driver, work: String, server: PostgresServer?, database: String, sourceKeys: [String] = ["poll_every: 1m"]
+    ) throws -> String {
         let directory = "\(work)/config"
         let manager = FileManager.default
         let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Config").path
@@ -255,7 +262,7 @@ enum Measurement {
         try """
             defaults:
               calendar: store-hours
-            \(ReferenceSchema.sourceSection(connection + ["poll_every: 1m"], withDirectory: true))\
+            \(ReferenceSchema.sourceSection(connection + sourceKeys, withDirectory: true))\
             mail:
               from: escalator@shop.example
               spool: \(work)/spool

@@ -30,6 +30,9 @@ public actor Daemon {
     private var ackVersion: Int64 = 0
     private var mailer: NoticeMailer?
     private var mailProblem: String?
+    /// Closed cases dropped from memory once settled (`EscalationLoop.isSettled`); their state is in the store, and
+    /// is read back if the case changes again (reopened, or new activity).
+    private var released: Set<String> = []
     private let faults: FaultPoints
     /// Reads the source as it stood at each cycle's `now` (as-of reads): for replaying history on a virtual clock.
     private let replay: Bool
@@ -96,6 +99,7 @@ public actor Daemon {
     /// One scheduler cycle at `now`.
     public func cycle(now: Date) async throws -> CycleReport {
         var report = CycleReport()
+        var evaluated: [String] = []
         if now >= nextPoll, let poller {
             report.polled = true
             let outcome = await poller.poll(now: now, asOf: replay ? now : nil)
@@ -103,6 +107,11 @@ public actor Daemon {
             nextPoll = outcome.nextPoll
             record(outcome, now: now)
             if outcome.wasFullResync, let source { await refreshDirectory(source) }
+            let returning = outcome.changed.map(\.id).filter { released.contains($0) }
+            for id in returning {
+                released.remove(id)
+                if let state = try await store.state(caseID: id) { loop.restore(state, for: id) }
+            }
             for subject in outcome.changed {
                 if let old = cases[subject.id], old.closedAt == nil { openCases -= 1 }
                 if subject.closedAt == nil { openCases += 1 }
@@ -112,8 +121,10 @@ public actor Daemon {
             for id in outcome.removed {
                 if let old = cases.removeValue(forKey: id), old.closedAt == nil { openCases -= 1 }
                 loop.forget(id)
+                released.remove(id)
             }
             report.changedCases = outcome.changed.count + outcome.removed.count
+            evaluated = outcome.changed.map(\.id)
         }
         try await applyAcknowledgementChanges(now: now)
 
@@ -122,6 +133,16 @@ public actor Daemon {
         for (id, state, deadline) in loop.drainTouched() {
             commit.states.append((id, state))
             commit.deadlines.append((id, deadline))
+            evaluated.append(id)
+        }
+        // A closed case with nothing open is done with: it stays in the store only, so memory follows the open
+        // cases rather than every case ever read.
+        for id in evaluated {
+            if let subject = cases[id], loop.isSettled(subject) {
+                cases[id] = nil
+                loop.release(id)
+                released.insert(id)
+            }
         }
         for (notice, subject, state) in decided {
             commit.notices.append(queued(notice, subject: subject, state: state))
@@ -176,7 +197,8 @@ public actor Daemon {
     private func applyAcknowledgementChanges(now: Date) async throws {
         let (changed, version) = try await store.acknowledgementChanges(after: ackVersion)
         ackVersion = version
-        for caseID in Set(changed.map(\.caseID)) {
+        // A released case's acknowledgements are in the store, and come back with its state if it changes.
+        for caseID in Set(changed.map(\.caseID)) where !released.contains(caseID) {
             loop.setAcknowledgements(try await store.acknowledgements(caseID: caseID), for: caseID)
         }
         for record in changed {
@@ -187,6 +209,20 @@ public actor Daemon {
                 : "Acknowledgement by \(ack.by) of case \(record.caseID) (\(what)) was withdrawn by \(record.revokedBy ?? "?")"
             logger.info("\(message)", metadata: ["case": "\(record.caseID)"])
         }
+    }
+
+    /// What the daemon holds in memory, for the soak benchmark: cases, escalation states, deadline queue entries
+    /// (stale ones included), settled cases released to the store, and cases the poller knows.
+    public struct Footprint: Sendable, Codable {
+        public let cases: Int
+        public let states: Int
+        public let queue: Int
+        public let released: Int
+        public let known: Int
+    }
+
+    public func footprint() async -> Footprint {
+        Footprint(cases: cases.count, states: loop.states.count, queue: loop.queueCount, released: released.count, known: await poller?.knownCaseCount ?? 0)
     }
 
     /// Whether the order database answers, before the first (possibly long) full read: nil if it does, else why.

@@ -32,6 +32,26 @@ public struct EscalationLoop: Sendable {
         changed.remove(id)
     }
 
+    /// Whether a case is finished with: it is closed, nothing of it is open, and it has no deadline. Its state
+    /// only records the past, and a daemon may drop it from memory (`release`) and keep it in its store.
+    public func isSettled(_ subject: Case) -> Bool {
+        guard subject.closedAt != nil, deadlines[subject.id] == nil, !changed.contains(subject.id) else { return false }
+        return states[subject.id].map { state in state.occurrences.allSatisfy { $0.clearedAt != nil } } ?? true
+    }
+
+    /// Drops a settled case's state from memory, leaving the durable record as it is (nothing is touched).
+    public mutating func release(_ id: String) {
+        states[id] = nil
+    }
+
+    /// Puts back a released case's state, read again from the store.
+    public mutating func restore(_ state: EscalationState, for id: String) {
+        keep(state, for: id)
+    }
+
+    /// How many entries the deadline queue holds, stale ones included.
+    public var queueCount: Int { queue.count }
+
     /// The deadline in force for a case.
     public func deadline(of id: String) -> Date? { deadlines[id] }
 
@@ -89,12 +109,17 @@ public struct EscalationLoop: Sendable {
             keep(result.state, for: id)
             if result.state != before || result.nextDeadline != deadlines[id] { touched.insert(id) }
             if let next = result.nextDeadline {
+                if deadlines[id] != next { queue.insert(Entry(due: next, id: id)) }
                 deadlines[id] = next
-                queue.insert(Entry(due: next, id: id))
             } else {
                 deadlines[id] = nil
             }
             out += result.notices.map { ($0, subject, result.state) }
+        }
+        // A case re-evaluated with a new deadline leaves its old entry behind until that one comes due; a case
+        // that changes often with a deadline far off would pile them up. Rebuild when most entries are stale.
+        if queue.count > 1024 && queue.count > 2 * deadlines.count {
+            queue = Heap(deadlines.map { Entry(due: $0.value, id: $0.key) })
         }
         return out.sorted { ($0.notice.dueAt, $0.notice.id) < ($1.notice.dueAt, $1.notice.id) }
     }
