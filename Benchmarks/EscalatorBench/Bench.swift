@@ -229,6 +229,16 @@ enum Measurement {
         var queued = 0
         row.set("daemon_first_cycle_s", try await seconds { queued = try await daemon.cycle(now: now).queued })
         row.set("daemon_queued", queued)
+        // Idle cycles of the daemon itself (poll, acknowledgements, tick, status, state store), a minute apart so
+        // that each polls: nothing changed in the database and nothing fell due.
+        var idle: [Double] = []
+        var idleNotices = 0
+        for minute in 1...3 {
+            idle.append(try await seconds { idleNotices += try await daemon.cycle(now: now.addingTimeInterval(Double(minute) * 61)).notices.count })
+        }
+        row.set("daemon_idle_first_ms", idle[0] * 1000)
+        row.set("daemon_idle_ms", idle.dropFirst().reduce(0, +) / Double(idle.count - 1) * 1000)
+        row.set("daemon_idle_notices", idleNotices)
         let delivery = await daemon.delivery
         await daemon.close()
         try MailSpool(root: "\(work)/spool").prepare()

@@ -30,6 +30,12 @@ public actor Daemon {
     private var ackVersion: Int64 = 0
     private var mailer: NoticeMailer?
     private var mailProblem: String?
+    /// The breached count of the status line and until when it holds: recounted only when a state or the rules
+    /// changed, or an open occurrence's breach time has come.
+    private var breachedCount: (count: Int, from: Date, until: Date)?
+    /// When the meta row (status, last tick) was last written: an idle cycle writes it at most every 10 seconds.
+    private var metaWritten: Date?
+    private var lastStatus = ""
     /// Closed cases dropped from memory once settled (`EscalationLoop.isSettled`); their state is in the store, and
     /// is read back if the case changes again (reopened, or new activity).
     private var released: Set<String> = []
@@ -111,6 +117,7 @@ public actor Daemon {
             for id in returning {
                 released.remove(id)
                 if let state = try await store.state(caseID: id) { loop.restore(state, for: id) }
+                breachedCount = nil
             }
             for subject in outcome.changed {
                 if let old = cases[subject.id], old.closedAt == nil { openCases -= 1 }
@@ -148,9 +155,16 @@ public actor Daemon {
             commit.notices.append(queued(notice, subject: subject, state: state))
             report.notices.append(notice.id)
         }
+        if !commit.states.isEmpty { breachedCount = nil }
         report.status = await statusLine(now: now)
-        commit.meta = await meta(now: now, status: report.status)
-        report.queued = try await store.commit(commit, at: now)
+        // An idle cycle (nothing recorded, the same status) costs no write, save a heartbeat every 10 seconds.
+        let idle = commit.isEmpty && report.status == lastStatus && metaWritten.map { abs(now.timeIntervalSince($0)) < 10 } == true
+        if !idle {
+            commit.meta = await meta(now: now, status: report.status)
+            metaWritten = now
+            lastStatus = report.status
+        }
+        report.queued = commit.isEmpty ? 0 : try await store.commit(commit, at: now)
         if report.queued > 0 { faults.reach(.afterCommit) }
         report.nextWake = min(nextPoll, loop.nextDeadline() ?? .distantFuture)
         return report
@@ -189,6 +203,7 @@ public actor Daemon {
             let (combined, problems) = configuration.rules.adding(people: people.people)
             for problem in problems { logger.warning("directory query: \(problem)") }
             rules = combined
+            breachedCount = nil
         } catch {
             logger.warning("directory query failed, keeping the people read before: \(error)")
         }
@@ -281,6 +296,7 @@ public actor Daemon {
         }
         configuration = next
         rules = next.rules
+        breachedCount = nil
         mailer = newMailer
         generation += 1
         if let source { await refreshDirectory(source) }
@@ -292,11 +308,7 @@ public actor Daemon {
 
     /// The one-line status: `rules v3 · 1,204 open · 17 breached · next deadline 14:05 · source ok`.
     public func statusLine(now: Date) async -> String {
-        // Occurrences of a policy no longer in the rules stay open in the state but are not counted.
-        let inForce = Set(rules.policies.map(\.name))
-        let breached = loop.states.values.filter { state in
-            state.occurrences.contains { $0.clearedAt == nil && inForce.contains($0.policy) && ($0.breachAt.map { $0 <= now } ?? false) }
-        }.count
+        let breached = breachedCases(now: now)
         var parts = ["rules v\(generation)", "\(Self.grouped(openCases)) open", "\(Self.grouped(breached)) breached"]
         if let next = loop.nextDeadline() {
             parts.append("next deadline \(Self.clockTime(next, now: now))")
@@ -309,6 +321,25 @@ public actor Daemon {
             parts.append(lastPoll == nil ? "source not polled yet" : "source ok")
         }
         return parts.joined(separator: " · ")
+    }
+
+    /// Cases with an open occurrence past its breach, of a policy in force (a removed policy's occurrences stay
+    /// open in the state but are not counted).
+    private func breachedCases(now: Date) -> Int {
+        if let cached = breachedCount, cached.from <= now, now < cached.until { return cached.count }
+        let inForce = Set(rules.policies.map(\.name))
+        var count = 0
+        var nextBreach = Date.distantFuture
+        for state in loop.states.values {
+            var breached = false
+            for occurrence in state.occurrences where occurrence.clearedAt == nil && inForce.contains(occurrence.policy) {
+                guard let breachAt = occurrence.breachAt else { continue }
+                if breachAt <= now { breached = true } else { nextBreach = min(nextBreach, breachAt) }
+            }
+            if breached { count += 1 }
+        }
+        breachedCount = (count, now, nextBreach)
+        return count
     }
 
     private func meta(now: Date, status: String) async -> [String: String] {

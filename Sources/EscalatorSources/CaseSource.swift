@@ -35,18 +35,31 @@ public enum Watermark: Sendable, Hashable, Comparable {
 public struct SourceCursor: Sendable, Hashable {
     public var cases: Watermark?
     public var activity: Date?
+    /// The rows of the overlap window as last read; nil when not known (then nothing read again is skipped).
+    public var recent: RecentRows?
 
-    public init(cases: Watermark? = nil, activity: Date? = nil) {
+    public init(cases: Watermark? = nil, activity: Date? = nil, recent: RecentRows? = nil) {
         self.cases = cases
         self.activity = activity
+        self.recent = recent
     }
 
-    /// The later of each part.
+    /// The later of each part, and the newer window.
     public func advanced(to other: SourceCursor) -> SourceCursor {
         SourceCursor(
             cases: [cases, other.cases].compactMap { $0 }.max(),
-            activity: [activity, other.activity].compactMap { $0 }.max())
+            activity: [activity, other.activity].compactMap { $0 }.max(),
+            recent: other.recent ?? recent)
     }
+}
+
+/// What the last read saw in the overlap window, the rows every poll reads again to catch late commits: each case
+/// row's content (by hash) and each activity row's. A poll then reads in full only the cases whose row is new or
+/// different, or that have an activity row not seen before, so a poll with nothing new costs two narrow range
+/// reads however large the database. Hashes are of this process's run; the window starts empty at every start.
+public struct RecentRows: Sendable, Hashable {
+    var cases: [String: Int] = [:]
+    var activity: Set<Int> = []
 }
 
 /// What one read returned.
@@ -192,19 +205,17 @@ struct QueryBuilder {
         return ("SELECT * FROM (\(trimmed(query.sql))) AS a\(filter) ORDER BY \(caseColumn)", binds)
     }
 
-    /// The cases that have activity at or after a moment (activity is appended, so its time is its change).
-    func casesWithActivity(since date: Date) -> (sql: String, binds: [SourceValue])? {
+    /// The activity rows at or after a moment (activity is appended, so its time is its change).
+    func activity(since date: Date) -> (sql: String, binds: [SourceValue])? {
         guard let query = settings.activity else { return nil }
         let at = "a.\(Self.quote(query.column("at")))"
-        let caseColumn = "a.\(Self.quote(query.column("case")))"
+        // Whole rows, not only case ids: the reader compares them with the rows it saw in the overlap window.
         switch dialect {
         case .sqlite:
             let (condition, binds) = sqliteSince(at, from: date)
-            // No DISTINCT: with it SQLite scans a whole index instead of the range of recent rows; the reader
-            // removes repeats.
-            return ("SELECT \(caseColumn) AS case_id FROM (\(trimmed(query.sql))) AS a WHERE \(condition)", binds)
+            return ("SELECT * FROM (\(trimmed(query.sql))) AS a WHERE \(condition)", binds)
         case .postgres:
-            return ("SELECT DISTINCT \(caseColumn)::text AS case_id FROM (\(trimmed(query.sql))) AS a WHERE \(at) >= $1", [.date(date)])
+            return ("SELECT * FROM (\(trimmed(query.sql))) AS a WHERE \(at) >= $1", [.date(date)])
         }
     }
 }

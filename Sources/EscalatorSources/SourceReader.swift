@@ -21,31 +21,102 @@ struct SourceReader: Sendable {
     func readAll(asOf: Date?, fetch: Fetch) async throws -> SourceBatch {
         let (sql, binds) = queries.cases(asOf: asOf)
         let rows = try await fetch(sql, binds)
-        var batch = assemble(caseRows: rows, isComplete: true)
+        var (batch, caseHashes) = assemble(caseRows: rows, isComplete: true)
         if let (activitySQL, activityBinds) = queries.activity(forCases: nil) {
             attach(try await fetch(activitySQL, activityBinds), to: &batch)
         }
+        // The window the next poll reads again: case rows and activity within the overlap of the newest seen.
+        var recent = RecentRows()
+        if let newest = batch.cursor.cases {
+            let start = windowStart(newest)
+            for (id, mark, hash) in caseHashes where mark >= start { recent.cases[id] = hash }
+        }
+        if let newest = batch.cursor.activity {
+            let start = newest.addingTimeInterval(-activityOverlap)
+            for subject in batch.cases {
+                for item in subject.activity where item.at >= start { recent.activity.insert(Self.identity(subject.id, item)) }
+            }
+        }
+        caseHashes = []
+        batch.cursor.recent = recent
         return finish(batch, asOf: asOf)
+    }
+
+    /// How far back each poll reads activity again.
+    var activityOverlap: TimeInterval {
+        settings.change.flatMap { change -> TimeInterval? in
+            if case .timestamp(_, let span) = change { return TimeInterval(span.fixedSeconds ?? 0) }
+            return nil
+        } ?? 300
+    }
+
+    /// Where the overlap window of case rows starts, for a newest change `mark`.
+    func windowStart(_ mark: Watermark) -> Watermark {
+        switch (mark, settings.change) {
+        case (.time(let date), .timestamp(_, let overlap)?): return .time(date.addingTimeInterval(-TimeInterval(overlap.fixedSeconds ?? 0)))
+        case (.version(let version), .version(_, let overlap)?): return .version(version - overlap)
+        default: return mark
+        }
+    }
+
+    static func identity(_ caseID: String, _ item: Activity) -> Int {
+        var hasher = Hasher()
+        hasher.combine(caseID)
+        hasher.combine(item)
+        return hasher.finalize()
     }
 
     func readChanged(since cursor: SourceCursor, asOf: Date?, fetch: Fetch) async throws -> SourceBatch {
         guard settings.change != nil, let mark = cursor.cases else { return try await readAll(asOf: asOf, fetch: fetch) }
+        // As-of reads replay history: every read is a fresh look, so nothing is skipped.
+        let seen = asOf == nil ? cursor.recent : nil
         let (sql, binds) = queries.cases(changedSince: mark, asOf: asOf)
-        var batch = assemble(caseRows: try await fetch(sql, binds), isComplete: false)
+        let (assembled, caseHashes) = assemble(caseRows: try await fetch(sql, binds), isComplete: false)
+        var batch = assembled
         batch.cursor.cases = [batch.cursor.cases, mark].compactMap { $0 }.max()
+        var recent = RecentRows()
+        let caseWindow = batch.cursor.cases.map(windowStart)
+        var same: Set<String> = []
+        for (id, rowMark, hash) in caseHashes {
+            if caseWindow.map({ rowMark >= $0 }) ?? true { recent.cases[id] = hash }
+            if let seen, seen.cases[id] == hash { same.insert(id) }
+        }
+        // Rows read again as they were are set aside: read in full only if they turn out to have new activity.
+        var unchanged: [String: Case] = [:]
+        if !same.isEmpty {
+            var changed: [Case] = []
+            for subject in batch.cases {
+                if same.contains(subject.id) { unchanged[subject.id] = subject } else { changed.append(subject) }
+            }
+            batch.cases = changed
+        }
 
-        // Cases whose activity changed although their row did not.
-        let overlap = settings.change.flatMap { change -> TimeInterval? in
-            if case .timestamp(_, let span) = change { return TimeInterval(span.fixedSeconds ?? 0) }
-            return nil
-        } ?? 300
-        if let since = cursor.activity, let (idSQL, idBinds) = queries.casesWithActivity(since: since.addingTimeInterval(-overlap)) {
+        // Cases whose activity changed although their row did not: an activity row not seen in the window before.
+        var newestActivity = cursor.activity
+        if let since = cursor.activity, let (activitySQL, activityBinds) = queries.activity(since: since.addingTimeInterval(-activityOverlap)) {
             var known = Set(batch.cases.map(\.id))
-            let extra = try await fetch(idSQL, idBinds).compactMap { $0["case_id"]?.text }.filter { known.insert($0).inserted }
-            for start in stride(from: 0, to: extra.count, by: Self.chunk) {
-                let ids = Array(extra[start..<min(start + Self.chunk, extra.count)])
-                let (byID, byIDBinds) = queries.cases(ids: ids, asOf: asOf)
-                let more = assemble(caseRows: try await fetch(byID, byIDBinds), isComplete: false)
+            var extra: [String] = []
+            for (position, row) in try await fetch(activitySQL, activityBinds).enumerated() {
+                let (caseID, item, _) = mapper.mapActivity(row, position: position)
+                guard let caseID else { continue }
+                var isNew = true
+                if let item {
+                    let identity = Self.identity(caseID, item)
+                    recent.activity.insert(identity)
+                    isNew = !(seen?.activity.contains(identity) ?? false)
+                    if newestActivity.map({ item.at > $0 }) ?? true { newestActivity = item.at }
+                }
+                if isNew && known.insert(caseID).inserted { extra.append(caseID) }
+            }
+            // A case in the window whose row is unchanged is already read; the others are read by id.
+            var byID: [String] = []
+            for id in extra {
+                if let subject = unchanged.removeValue(forKey: id) { batch.cases.append(subject) } else { byID.append(id) }
+            }
+            for start in stride(from: 0, to: byID.count, by: Self.chunk) {
+                let ids = Array(byID[start..<min(start + Self.chunk, byID.count)])
+                let (byIDSQL, byIDBinds) = queries.cases(ids: ids, asOf: asOf)
+                let more = assemble(caseRows: try await fetch(byIDSQL, byIDBinds), isComplete: false).batch
                 batch.cases += more.cases
                 batch.problems += more.problems
             }
@@ -59,7 +130,8 @@ struct SourceReader: Sendable {
             }
         }
         attach(activityRows, to: &batch)
-        batch.cursor.activity = [batch.cursor.activity, cursor.activity].compactMap { $0 }.max()
+        batch.cursor.activity = [batch.cursor.activity, newestActivity].compactMap { $0 }.max()
+        batch.cursor.recent = asOf == nil ? recent : nil
         return finish(batch, asOf: asOf)
     }
 
@@ -69,11 +141,13 @@ struct SourceReader: Sendable {
         return (mapped.compactMap(\.person), mapped.flatMap(\.problems))
     }
 
-    private func assemble(caseRows: [RowMapper.Row], isComplete: Bool) -> SourceBatch {
+    /// Maps case rows; also gives each case's change mark and a hash of its row as mapped, for the overlap window.
+    private func assemble(caseRows: [RowMapper.Row], isComplete: Bool) -> (batch: SourceBatch, hashes: [(id: String, mark: Watermark, hash: Int)]) {
         var cases: [Case] = []
         var problems: [SourceProblem] = []
         var newest: Watermark?
         var seen: Set<String> = []
+        var hashes: [(id: String, mark: Watermark, hash: Int)] = []
         cases.reserveCapacity(caseRows.count)
         for row in caseRows {
             let (subject, rowProblems) = mapper.mapCase(row)
@@ -84,9 +158,12 @@ struct SourceReader: Sendable {
                 continue
             }
             cases.append(subject)
-            if let mark = watermark(of: row), newest.map({ mark > $0 }) ?? true { newest = mark }
+            if let mark = watermark(of: row) {
+                if newest.map({ mark > $0 }) ?? true { newest = mark }
+                hashes.append((subject.id, mark, subject.hashValue))
+            }
         }
-        return SourceBatch(cases: cases, problems: problems, cursor: SourceCursor(cases: newest), isComplete: isComplete)
+        return (SourceBatch(cases: cases, problems: problems, cursor: SourceCursor(cases: newest), isComplete: isComplete), hashes)
     }
 
     private func watermark(of row: RowMapper.Row) -> Watermark? {

@@ -250,12 +250,14 @@ final class SharedStateServer: @unchecked Sendable {
         #expect(second.wait(timeout: 60) == .status(0))
         logs.append(second.log)
         #expect(thirdSocket.receive(timeout: 60, until: isActive), "\(third.log.suffix(2000))")
-        while try await reader.meta()["pid"] != String(third.pid) && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        let settled = Date().addingTimeInterval(120)
+        while try await reader.meta()["pid"] != String(third.pid) && Date() < settled { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(try await reader.meta()["pid"] == String(third.pid), "the third instance never completed a cycle as the active one")
         // The server ends the active instance's session (a network cut would): it stops and exits 75, for systemd
         // to restart it as a standby.
         try SharedStateServer.shared.get().psql(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'escalator % \(third.pid)'", database: "escalator_state")
-        #expect(third.wait(timeout: 60) == .status(75), "\(third.log.suffix(2000))")
+        #expect(third.wait(timeout: 120) == .status(75), "\(third.log.suffix(2000))")
         #expect(third.log.contains("escalator is no longer the active instance"))
         logs.append(third.log)
 

@@ -100,6 +100,46 @@ func isoText(_ date: Date) -> String {
         #expect(resync.removed == ["C"])
     }
 
+    /// Rows in the overlap window are read again by every poll; those exactly as seen before are not read in full
+    /// (their activity is not fetched), while a same-stamp change and a late activity row still are.
+    @Test(arguments: Driver.allCases)
+    func rowsReadAgainUnchangedInTheOverlapAreNotReadInFull(driver: Driver) async throws {
+        let db = try TestDatabase(driver)
+        try db.addStaff()
+        try db.execute("""
+            INSERT INTO orders (id, status, owner, opened_at, updated_at) VALUES ('A', 'open', 'rep3', '2026-03-01T09:00:00Z', '2026-03-01T11:58:00Z');
+            INSERT INTO orders (id, status, owner, opened_at, updated_at) VALUES ('B', 'open', 'rep3', '2026-03-01T09:00:00Z', '2026-03-01T11:59:00Z');
+            INSERT INTO order_activity (id, order_id, kind, at) VALUES ('a1', 'A', 'customer_message', '2026-03-01T11:57:00Z');
+            INSERT INTO order_activity (id, order_id, kind, at) VALUES ('b1', 'B', 'customer_message', '2026-03-01T11:59:00Z');
+            """)
+        let source = try db.open()
+        let full = try await source.readAll(asOf: nil)
+        #expect(full.cases.count == 2)
+        // Both rows and both activity rows are inside the 5-minute overlap, and nothing changed.
+        let quiet = try await source.readChanged(since: full.cursor, asOf: nil)
+        #expect(quiet.cases.isEmpty, "\(quiet.cases.map(\.id))")
+        #expect(quiet.cursor.cases == full.cursor.cases && quiet.cursor.activity == full.cursor.activity)
+        // Without the window (a cursor from elsewhere) the same poll reads both again.
+        var blind = full.cursor
+        blind.recent = nil
+        #expect(try await source.readChanged(since: blind, asOf: nil).cases.map(\.id).sorted() == ["A", "B"])
+
+        // A's row changes without its stamp changing (two writes within one clock tick), and B gets an activity row
+        // committed late, stamped before the newest activity already seen.
+        try db.execute("""
+            UPDATE orders SET status = 'in_production' WHERE id = 'A';
+            UPDATE orders SET updated_at = '2026-03-01T11:58:00Z' WHERE id = 'A';
+            INSERT INTO order_activity (id, order_id, kind, at) VALUES ('b0', 'B', 'internal_update', '2026-03-01T11:58:30Z');
+            """)
+        let next = try await source.readChanged(since: quiet.cursor, asOf: nil)
+        #expect(next.cases.map(\.id).sorted() == ["A", "B"])
+        #expect(next.cases.first { $0.id == "A" }?.status == "in_production")
+        #expect(next.cases.first { $0.id == "B" }?.activity.map(\.id).sorted() == ["b0", "b1"])
+        // And then quiet again.
+        #expect(try await source.readChanged(since: quiet.cursor.advanced(to: next.cursor), asOf: nil).cases.isEmpty)
+        await source.close()
+    }
+
     /// SQLite stores whatever it is given: the change filter must treat epoch numbers, ISO text in any zone and
     /// old values alike, through the index-friendly form it uses.
     @Test func sqliteChangeFilterHandlesEveryStorageOfTheTimestamp() async throws {
