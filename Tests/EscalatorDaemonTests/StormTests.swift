@@ -8,6 +8,7 @@ import EscalatorState
 import EscalatorTestKit
 import Foundation
 import GRDB
+import Logging
 import Testing
 
 /// An escalation storm: `cases` open orders whose deadline (opened + 2 h) falls within one hour, on rules with two
@@ -175,5 +176,64 @@ struct StormFixture {
         let recorded = Set(try store.loadStates().values.flatMap { $0.occurrences.flatMap { $0.taken.compactMap(\.noticeID) } })
         #expect(recorded == Set(notices))
         print("storm: \(notices.count) notices, \(killedWhileRunning) kills, \(repeats) journal entries repeated after a kill")
+    }
+}
+
+/// What the daemon keeps in memory and writes when there is little to do.
+@Suite struct DaemonMemoryTests {
+    func open(_ fixture: StormFixture) async throws -> (StateStore, Daemon) {
+        let store = try StateStore(directory: fixture.stateDirectory)
+        let events = EventWriter(mode: .pipe, output: try #require(FileHandle(forWritingAtPath: "/dev/null")))
+        return (store, try await Daemon(configuration: try fixture.configuration(), store: store, events: events, logger: Logger(label: "test")))
+    }
+
+    func execute(_ fixture: StormFixture, _ sql: String) throws {
+        let queue = try DatabaseQueue(path: "\(fixture.directory.path)/orders.db")
+        try queue.write { try $0.execute(sql: sql) }
+        try queue.close()
+    }
+
+    /// A closed case with nothing open leaves memory; when it is reopened its state comes back from the store, so
+    /// its new occurrence is the second (ordinal 2) and nothing already sent is sent again.
+    @Test func aSettledCaseIsReleasedAndComesBackWithItsState() async throws {
+        let fixture = try StormFixture(cases: 3)
+        defer { fixture.directory.remove() }
+        let (store, daemon) = try await open(fixture)
+        let origin = StormFixture.origin
+        func stamp(_ minutes: Double) -> String { UTCTimestamp.format(origin.addingTimeInterval(minutes * 60)) }
+
+        let first = try await daemon.cycle(now: origin.addingTimeInterval(105 * 60))
+        #expect(first.notices.count == 3 && first.notices.allSatisfy { $0.hasSuffix(".1/step1") })
+        #expect(await daemon.footprint().cases == 3)
+
+        try execute(fixture, "UPDATE orders SET status = 'delivered', closed_at = '\(stamp(110))', updated_at = '\(stamp(110))' WHERE id = 'S-00000'")
+        _ = try await daemon.cycle(now: origin.addingTimeInterval(115 * 60))
+        let released = await daemon.footprint()
+        #expect(released.cases == 2 && released.released == 1 && released.states == 2)
+
+        try execute(fixture, "UPDATE orders SET status = 'open', closed_at = NULL, updated_at = '\(stamp(120))' WHERE id = 'S-00000'")
+        let reopened = try await daemon.cycle(now: origin.addingTimeInterval(125 * 60))
+        let again = reopened.notices.filter { $0.hasPrefix("S-00000/") }
+        #expect(again.count == 1 && again[0].contains(".2/"), "\(again)")
+        #expect(await daemon.footprint().cases == 3)
+        let queued = try store.queuedNoticeIDs()
+        #expect(Set(queued).count == queued.count)
+        await daemon.close()
+    }
+
+    /// An idle cycle (nothing changed, nothing due, the same status) writes nothing to the state store, save the
+    /// status heartbeat every 10 seconds.
+    @Test func anIdleCycleWritesNothingButAHeartbeat() async throws {
+        let fixture = try StormFixture(cases: 3)
+        defer { fixture.directory.remove() }
+        let (store, daemon) = try await open(fixture)
+        let start = StormFixture.origin.addingTimeInterval(-30 * 60)
+        _ = try await daemon.cycle(now: start)
+        let written = try #require(try store.meta()["last_tick"])
+        _ = try await daemon.cycle(now: start.addingTimeInterval(5))
+        #expect(try store.meta()["last_tick"] == written)
+        _ = try await daemon.cycle(now: start.addingTimeInterval(11))
+        #expect(try store.meta()["last_tick"] != written)
+        await daemon.close()
     }
 }
