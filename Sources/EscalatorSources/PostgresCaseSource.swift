@@ -21,11 +21,11 @@ public final class PostgresCaseSource: CaseSource {
     }
 
     public func readAll(asOf: Date?) async throws -> SourceBatch {
-        try await reader.readAll(asOf: asOf, fetch: fetch)
+        try await reader.readAll(asOf: asOf, stream: stream)
     }
 
     public func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch {
-        try await reader.readChanged(since: cursor, asOf: asOf, fetch: fetch)
+        try await reader.readChanged(since: cursor, asOf: asOf, fetch: fetch, stream: stream)
     }
 
     public func readDirectory() async throws -> (people: [Person], problems: [SourceProblem])? {
@@ -41,6 +41,12 @@ public final class PostgresCaseSource: CaseSource {
     }
 
     func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] {
+        let rows = Collected()
+        try await stream(sql, binds, into: RowSink { rows.items.append($0) })
+        return rows.items
+    }
+
+    func stream(_ sql: String, _ binds: [SourceValue], into sink: RowSink) async throws {
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
             switch value {
@@ -58,14 +64,12 @@ public final class PostgresCaseSource: CaseSource {
             throw SourceError("connect to PostgreSQL", String(reflecting: error).prefix(300).description)
         }
         do {
-            var out: [RowMapper.Row] = []
             let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
             for try await row in rows {
                 var values: RowMapper.Row = [:]
                 for cell in row { values[cell.columnName] = Self.value(cell) }
-                out.append(values)
+                sink.take(values)
             }
-            return out
         } catch {
             if connection.isClosed { await holder.reset() }
             throw SourceError("PostgreSQL query", Self.describe(error))

@@ -24,11 +24,11 @@ public final class SQLiteCaseSource: CaseSource {
     }
 
     public func readAll(asOf: Date?) async throws -> SourceBatch {
-        try await reader.readAll(asOf: asOf, fetch: fetch)
+        try await reader.readAll(asOf: asOf, stream: stream)
     }
 
     public func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch {
-        try await reader.readChanged(since: cursor, asOf: asOf, fetch: fetch)
+        try await reader.readChanged(since: cursor, asOf: asOf, fetch: fetch, stream: stream)
     }
 
     public func readDirectory() async throws -> (people: [Person], problems: [SourceProblem])? {
@@ -44,6 +44,12 @@ public final class SQLiteCaseSource: CaseSource {
     }
 
     func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] {
+        let rows = Collected()
+        try await stream(sql, binds, into: RowSink { rows.items.append($0) })
+        return rows.items
+    }
+
+    func stream(_ sql: String, _ binds: [SourceValue], into sink: RowSink) async throws {
         let arguments = StatementArguments(binds.map { value -> (any DatabaseValueConvertible)? in
             switch value {
             case .null, .bytes: return nil
@@ -54,8 +60,7 @@ public final class SQLiteCaseSource: CaseSource {
             }
         })
         do {
-            return try await queue.read { db in
-                var out: [RowMapper.Row] = []
+            try await queue.read { db in
                 let cursor = try Row.fetchCursor(db, sql: sql, arguments: arguments)
                 while let row = try cursor.next() {
                     var values: RowMapper.Row = [:]
@@ -69,12 +74,16 @@ public final class SQLiteCaseSource: CaseSource {
                         case .blob(let data): values[column] = .bytes(data.count)
                         }
                     }
-                    out.append(values)
+                    sink.take(values)
                 }
-                return out
             }
         } catch {
             throw SourceError("SQLite query", "\(error)")
         }
     }
+}
+
+/// Rows gathered from a stream.
+final class Collected: @unchecked Sendable {
+    var items: [RowMapper.Row] = []
 }

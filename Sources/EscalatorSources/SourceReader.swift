@@ -2,9 +2,17 @@ import EscalatorConfig
 import EscalatorCore
 import Foundation
 
-/// The reading both drivers share. A driver supplies only `fetch`: run SQL with parameters, return rows.
+/// Where a driver hands the rows it reads, one at a time (on the driver's thread, within the read).
+final class RowSink: @unchecked Sendable {
+    let take: (RowMapper.Row) -> Void
+    init(_ take: @escaping (RowMapper.Row) -> Void) { self.take = take }
+}
+
+/// The reading both drivers share. A driver supplies `stream`: run SQL with parameters, hand over each row.
 struct SourceReader: Sendable {
     typealias Fetch = @Sendable (String, [SourceValue]) async throws -> [RowMapper.Row]
+    /// Runs SQL and hands each row to the sink as it is read: a full read never holds every row at once.
+    typealias Stream = @Sendable (String, [SourceValue], RowSink) async throws -> Void
 
     let settings: SourceSettings
     let mapper: RowMapper
@@ -18,12 +26,15 @@ struct SourceReader: Sendable {
         self.queries = QueryBuilder(settings: settings, dialect: dialect)
     }
 
-    func readAll(asOf: Date?, fetch: Fetch) async throws -> SourceBatch {
+    func readAll(asOf: Date?, stream: Stream) async throws -> SourceBatch {
         let (sql, binds) = queries.cases(asOf: asOf)
-        let rows = try await fetch(sql, binds)
-        var (batch, caseHashes) = assemble(caseRows: rows, isComplete: true)
+        let assembler = CaseAssembler(reader: self)
+        try await stream(sql, binds, RowSink { assembler.add($0) })
+        var (batch, caseHashes) = assembler.result(isComplete: true)
         if let (activitySQL, activityBinds) = queries.activity(forCases: nil) {
-            attach(try await fetch(activitySQL, activityBinds), to: &batch)
+            let attacher = ActivityAttacher(reader: self, batch: batch)
+            try await stream(activitySQL, activityBinds, RowSink { attacher.add($0) })
+            attacher.finish(&batch)
         }
         // The window the next poll reads again: case rows and activity within the overlap of the newest seen.
         var recent = RecentRows()
@@ -66,8 +77,8 @@ struct SourceReader: Sendable {
         return hasher.finalize()
     }
 
-    func readChanged(since cursor: SourceCursor, asOf: Date?, fetch: Fetch) async throws -> SourceBatch {
-        guard settings.change != nil, let mark = cursor.cases else { return try await readAll(asOf: asOf, fetch: fetch) }
+    func readChanged(since cursor: SourceCursor, asOf: Date?, fetch: Fetch, stream: Stream) async throws -> SourceBatch {
+        guard settings.change != nil, let mark = cursor.cases else { return try await readAll(asOf: asOf, stream: stream) }
         // As-of reads replay history: every read is a fresh look, so nothing is skipped.
         let seen = asOf == nil ? cursor.recent : nil
         let (sql, binds) = queries.cases(changedSince: mark, asOf: asOf)
@@ -143,30 +154,43 @@ struct SourceReader: Sendable {
 
     /// Maps case rows; also gives each case's change mark and a hash of its row as mapped, for the overlap window.
     private func assemble(caseRows: [RowMapper.Row], isComplete: Bool) -> (batch: SourceBatch, hashes: [(id: String, mark: Watermark, hash: Int)]) {
+        let assembler = CaseAssembler(reader: self)
+        for row in caseRows { assembler.add(row) }
+        return assembler.result(isComplete: isComplete)
+    }
+
+    /// Case rows mapped one at a time, as a driver streams them.
+    final class CaseAssembler: @unchecked Sendable {
+        let reader: SourceReader
         var cases: [Case] = []
         var problems: [SourceProblem] = []
         var newest: Watermark?
         var seen: Set<String> = []
         var hashes: [(id: String, mark: Watermark, hash: Int)] = []
-        cases.reserveCapacity(caseRows.count)
-        for row in caseRows {
-            let (subject, rowProblems) = mapper.mapCase(row)
+
+        init(reader: SourceReader) { self.reader = reader }
+
+        func add(_ row: RowMapper.Row) {
+            let (subject, rowProblems) = reader.mapper.mapCase(row)
             problems += rowProblems
-            guard let subject else { continue }
+            guard let subject else { return }
             guard seen.insert(subject.id).inserted else {
                 problems.append(SourceProblem(caseID: subject.id, query: "cases", message: "the id appears on more than one row; the first is used", skipped: true))
-                continue
+                return
             }
             cases.append(subject)
-            if let mark = watermark(of: row) {
+            if let mark = reader.watermark(of: row) {
                 if newest.map({ mark > $0 }) ?? true { newest = mark }
                 hashes.append((subject.id, mark, subject.hashValue))
             }
         }
-        return (SourceBatch(cases: cases, problems: problems, cursor: SourceCursor(cases: newest), isComplete: isComplete), hashes)
+
+        func result(isComplete: Bool) -> (batch: SourceBatch, hashes: [(id: String, mark: Watermark, hash: Int)]) {
+            (SourceBatch(cases: cases, problems: problems, cursor: SourceCursor(cases: newest), isComplete: isComplete), hashes)
+        }
     }
 
-    private func watermark(of row: RowMapper.Row) -> Watermark? {
+    func watermark(of row: RowMapper.Row) -> Watermark? {
         switch settings.change {
         case .timestamp(let column, _)?:
             guard case .success(let date?) = mapper.timestamps.parse(row[column] ?? .null) else { return nil }
@@ -184,28 +208,47 @@ struct SourceReader: Sendable {
     }
 
     private func attach(_ rows: [RowMapper.Row], to batch: inout SourceBatch) {
+        let attacher = ActivityAttacher(reader: self, batch: batch)
+        for row in rows { attacher.add(row) }
+        attacher.finish(&batch)
+    }
+
+    /// Activity rows mapped one at a time onto the batch's cases, as a driver streams them.
+    final class ActivityAttacher: @unchecked Sendable {
+        let reader: SourceReader
         var index: [String: Int] = [:]
-        for (position, subject) in batch.cases.enumerated() { index[subject.id] = position }
         var activity: [Int: [Activity]] = [:]
-        var newest = batch.cursor.activity
-        for (position, row) in rows.enumerated() {
-            let (caseID, item, problems) = mapper.mapActivity(row, position: position)
-            guard let caseID, let slot = index[caseID] else {
-                batch.problems += problems
-                continue
-            }
-            batch.problems += problems
-            guard let item else { continue }
+        var problems: [SourceProblem] = []
+        var newest: Date?
+        var position = 0
+
+        init(reader: SourceReader, batch: SourceBatch) {
+            self.reader = reader
+            index.reserveCapacity(batch.cases.count)
+            for (position, subject) in batch.cases.enumerated() { index[subject.id] = position }
+            newest = batch.cursor.activity
+        }
+
+        func add(_ row: RowMapper.Row) {
+            let (caseID, item, rowProblems) = reader.mapper.mapActivity(row, position: position)
+            position += 1
+            problems += rowProblems
+            guard let caseID, let slot = index[caseID], let item else { return }
             activity[slot, default: []].append(item)
             if newest.map({ item.at > $0 }) ?? true { newest = item.at }
         }
-        for (slot, items) in activity {
-            let subject = batch.cases[slot]
-            batch.cases[slot] = Case(
-                id: subject.id, kind: subject.kind, status: subject.status, owner: subject.owner, openedAt: subject.openedAt,
-                promisedAt: subject.promisedAt, closedAt: subject.closedAt, attributes: subject.attributes, activity: items)
+
+        func finish(_ batch: inout SourceBatch) {
+            batch.problems += problems
+            for (slot, items) in activity {
+                let subject = batch.cases[slot]
+                batch.cases[slot] = Case(
+                    id: subject.id, kind: subject.kind, status: subject.status, owner: subject.owner, openedAt: subject.openedAt,
+                    promisedAt: subject.promisedAt, closedAt: subject.closedAt, attributes: subject.attributes, activity: items)
+            }
+            activity = [:]
+            batch.cursor.activity = newest
         }
-        batch.cursor.activity = newest
     }
 
     private func finish(_ batch: SourceBatch, asOf: Date?) -> SourceBatch {
