@@ -52,14 +52,6 @@ extension RulesBuilder {
     /// Reads the connection keys of `mapping`; nil after reporting a problem with any of them.
     func buildEndpoint(_ mapping: YAMLMapping) -> PostgresEndpoint? {
         var ok = true
-        func text(_ key: String) -> String? {
-            guard let value = mapping[key], !value.isNull else { return nil }
-            guard let text = sink.text(value, key) else {
-                ok = false
-                return nil
-            }
-            return text
-        }
         func span(_ key: String, _ fallback: Span) -> Span {
             guard let value = mapping[key], !value.isNull else { return fallback }
             guard let parsed = sink.span(value, key) else {
@@ -87,15 +79,15 @@ extension RulesBuilder {
         if passwordKeys.count > 1, let second = mapping.keyNode(passwordKeys[1]) {
             sink.error(second, "at most one of password_file, password_credential and passfile may be set")
             ok = false
-        } else if let file = text("password_file") {
+        } else if let file = mapping.optionalText("password_file", ok: &ok) {
             password = .file(path(file))
-        } else if let name = text("password_credential") {
+        } else if let name = mapping.optionalText("password_credential", ok: &ok) {
             if name.contains("/") || name.isEmpty {
                 sink.error(mapping["password_credential"]!, "password_credential is a credential name (as in LoadCredential=), not a path")
                 ok = false
             }
             password = .credential(name)
-        } else if let file = text("passfile") {
+        } else if let file = mapping.optionalText("passfile", ok: &ok) {
             password = .passfile(path(file))
         }
         var sslMode = SourceSettings.SSLMode.prefer
@@ -105,10 +97,15 @@ extension RulesBuilder {
                 ok = false
             }
         }
+        let host = mapping.optionalText("host", ok: &ok) ?? "127.0.0.1"
+        let socket = mapping.optionalText("unix_socket", ok: &ok)
+        let database = mapping.optionalText("database", ok: &ok)
+        let user = mapping.optionalText("user", ok: &ok)
+        let rootCert = mapping.optionalText("sslrootcert", ok: &ok).map(path)
         let endpoint = PostgresEndpoint(
-            host: text("host") ?? "127.0.0.1", port: port, unixSocket: text("unix_socket"), database: text("database"), user: text("user"),
-            password: password, sslMode: sslMode, sslRootCert: text("sslrootcert").map(path),
-            statementTimeout: span("statement_timeout", .wall(seconds: 30)), connectTimeout: span("connect_timeout", .wall(seconds: 10)))
+            host: host, port: port, unixSocket: socket, database: database, user: user, password: password, sslMode: sslMode,
+            sslRootCert: rootCert, statementTimeout: span("statement_timeout", .wall(seconds: 30)),
+            connectTimeout: span("connect_timeout", .wall(seconds: 10)))
         return ok ? endpoint : nil
     }
 }

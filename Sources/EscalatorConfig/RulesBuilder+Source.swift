@@ -9,14 +9,6 @@ extension RulesBuilder {
         guard let node = section("source"), !node.isNull, let mapping = YAMLMapping(node, "\"source\"", sink) else { return nil }
         mapping.allowOnly(Self.sourceKeys, hint: Self.sourceHints)
         var ok = true
-        func text(_ key: String) -> String? {
-            guard let value = mapping[key], !value.isNull else { return nil }
-            guard let text = sink.text(value, key) else {
-                ok = false
-                return nil
-            }
-            return text
-        }
         func span(_ key: String, _ fallback: Span, positive: Bool = true) -> Span {
             guard let value = mapping[key], !value.isNull else { return fallback }
             guard let parsed = sink.span(value, key) else {
@@ -43,7 +35,7 @@ extension RulesBuilder {
         } else {
             ok = false
         }
-        let sqlitePath = text("path").map(path)
+        let sqlitePath = mapping.optionalText("path", ok: &ok).map(path)
         if driver == .sqlite, sqlitePath == nil, mapping["driver"] != nil {
             sink.error(mapping.node, "\"source\" with driver sqlite needs \"path\" (the database file)")
             ok = false

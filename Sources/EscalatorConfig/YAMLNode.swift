@@ -111,6 +111,16 @@ struct YAMLMapping {
         return nil
     }
 
+    /// An optional key's text: nil when absent or null. A value of another shape is reported and clears `ok`.
+    func optionalText(_ key: String, ok: inout Bool) -> String? {
+        guard let value = self[key], !value.isNull else { return nil }
+        guard let text = sink.text(value, key) else {
+            ok = false
+            return nil
+        }
+        return text
+    }
+
     /// The key node for `key`, for diagnostics that point at the key rather than the value.
     func keyNode(_ key: String) -> YAMLNode? { entries.first { $0.key.scalar == key }?.key }
 }
