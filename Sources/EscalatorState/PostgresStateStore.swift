@@ -148,7 +148,12 @@ public actor PostgresStateStore: EscalationStore {
         if create {
             try await transaction { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended('escalator schema', 0))", logger: logger)
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(cluster)"), logger: logger)
+                // Only when missing: creating a schema needs CREATE on the database, which a role given its
+                // schema by an administrator may lack even with IF NOT EXISTS.
+                let schemaExists = try await rows(connection, "SELECT to_regnamespace(\(cluster)) IS NOT NULL", as: Bool.self).first ?? false
+                if !schemaExists {
+                    try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(cluster)"), logger: logger)
+                }
                 for statement in Self.schema {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
