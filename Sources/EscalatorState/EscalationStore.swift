@@ -53,7 +53,12 @@ public enum EscalationStores {
             return try StateStore(directory: settings.resolvedDirectory(environment: environment), readOnly: readOnly)
         case .postgres:
             let store = try PostgresStateStore(settings: settings, role: .tool, environment: environment, logger: logger)
-            try await store.prepare(create: !readOnly)
+            do {
+                try await store.prepare(create: !readOnly)
+            } catch {
+                await store.close()
+                throw error
+            }
             return store
         }
     }

@@ -231,6 +231,14 @@ public actor PostgresStateStore: EscalationStore {
         connection = nil
     }
 
+    /// A store dropped without `close()` (say, after a failed `prepare`) still closes its connection; the closure
+    /// keeps the connection alive until the close has finished.
+    deinit {
+        if let connection, !connection.isClosed {
+            connection.close().whenComplete { _ in _ = connection }
+        }
+    }
+
     // MARK: - Escalation state
 
     public func loadStates() async throws -> [String: EscalationState] {

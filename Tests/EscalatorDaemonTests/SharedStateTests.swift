@@ -144,6 +144,42 @@ final class SharedStateServer: @unchecked Sendable {
         #expect(Set(runs[0] + runs[1]) == Set(try await fixture.simulated(from: from, to: to)))
     }
 
+    /// The least a state role needs, as docs/high-availability.md says: its own schema, made by an administrator,
+    /// and no right to create anything else in the database. The order database's tables are out of its reach.
+    @Test func aStateRoleOwningOnlyItsSchemaIsEnough() async throws {
+        let directory = try TemporaryDirectory("escalator-role")
+        defer { directory.remove() }
+        let server = try SharedStateServer.shared.get()
+        let cluster = SharedStateServer.uniqueCluster("owned")
+        let role = "state_\(cluster)"
+        try server.psql(
+            """
+            CREATE ROLE \(role) LOGIN PASSWORD 'role-secret';
+            REVOKE CREATE ON DATABASE escalator_state FROM PUBLIC;
+            REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+            CREATE SCHEMA \(cluster) AUTHORIZATION \(role);
+            CREATE TABLE IF NOT EXISTS public.orders_elsewhere (id text);
+            """, database: "escalator_state")
+        try "role-secret".write(toFile: "\(directory.path)/role-password", atomically: true, encoding: .utf8)
+        let base = try SharedStateServer.settings(cluster: cluster, directory: directory.path)
+        let endpoint = try #require(base.postgres)
+        let settings = StateSettings(
+            driver: .postgres, directory: base.directory,
+            postgres: PostgresEndpoint(
+                host: endpoint.host, port: endpoint.port, database: endpoint.database, user: role, password: .file("\(directory.path)/role-password"),
+                sslMode: .disable, connectTimeout: .wall(seconds: 3)),
+            cluster: cluster)
+        let store = try PostgresStateStore(settings: settings, role: .instance, environment: [:], logger: Logger(label: "test"))
+        try await store.prepare(create: true)
+        #expect(try await store.tryAcquire())
+        var commit = StateStore.Commit()
+        commit.meta = ["status": "written by the state role"]
+        try await store.commit(commit, at: Date())
+        #expect(try await store.meta()["status"] == "written by the state role")
+        #expect(throws: (any Error).self) { try server.psql("SET ROLE \(role); INSERT INTO public.orders_elsewhere VALUES ('x')", database: "escalator_state") }
+        await store.close()
+    }
+
     /// Exactly one holder of the active lock; when its session ends, a standby gets the lock, and the old holder
     /// can no longer write anything (its writes are fenced by the session that held the lock).
     @Test func oneActiveInstanceAndTheOldOneIsFencedWhenItsSessionEnds() async throws {
