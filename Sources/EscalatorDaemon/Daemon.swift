@@ -30,9 +30,9 @@ public actor Daemon {
     private var ackVersion: Int64 = 0
     private var mailer: NoticeMailer?
     private var mailProblem: String?
-    /// The breached count of the status line and until when it holds: recounted only when a state or the rules
-    /// changed, or an open occurrence's breach time has come.
-    private var breachedCount: (count: Int, from: Date, until: Date)?
+    /// The breached count of the status line as of `from`, and, sorted, the instants at which the other cases with
+    /// an open occurrence breach: recounted only when a state or the rules change.
+    private var breachedCount: (count: Int, from: Date, later: [Date])?
     /// When the meta row (status, last tick) was last written: an idle cycle writes it at most every 10 seconds.
     private var metaWritten: Date?
     private var lastStatus = ""
@@ -326,19 +326,29 @@ public actor Daemon {
     /// Cases with an open occurrence past its breach, of a policy in force (a removed policy's occurrences stay
     /// open in the state but are not counted).
     private func breachedCases(now: Date) -> Int {
-        if let cached = breachedCount, cached.from <= now, now < cached.until { return cached.count }
+        if let cached = breachedCount, cached.from <= now {
+            // Cases not breached at the count whose breach time has come since.
+            var low = 0
+            var high = cached.later.count
+            while low < high {
+                let middle = (low + high) / 2
+                if cached.later[middle] <= now { low = middle + 1 } else { high = middle }
+            }
+            return cached.count + low
+        }
         let inForce = Set(rules.policies.map(\.name))
         var count = 0
-        var nextBreach = Date.distantFuture
+        var later: [Date] = []
         for state in loop.states.values {
             var breached = false
+            var first = Date.distantFuture
             for occurrence in state.occurrences where occurrence.clearedAt == nil && inForce.contains(occurrence.policy) {
                 guard let breachAt = occurrence.breachAt else { continue }
-                if breachAt <= now { breached = true } else { nextBreach = min(nextBreach, breachAt) }
+                if breachAt <= now { breached = true } else { first = min(first, breachAt) }
             }
-            if breached { count += 1 }
+            if breached { count += 1 } else if first < .distantFuture { later.append(first) }
         }
-        breachedCount = (count, now, nextBreach)
+        breachedCount = (count, now, later.sorted())
         return count
     }
 

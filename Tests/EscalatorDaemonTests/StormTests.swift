@@ -237,3 +237,38 @@ struct StormFixture {
         await daemon.close()
     }
 }
+
+@Suite struct StatusLineTests {
+    /// The status line's breached count, kept between recounts, agrees with a count made from the stored state at
+    /// every instant, including instants between cycles at which occurrences pass their breach time.
+    @Test func theBreachedCountFollowsTimeBetweenCycles() async throws {
+        let fixture = try DaemonFixture(background: 20)
+        defer { fixture.directory.remove() }
+        let (store, daemon, _) = try await fixture.openDaemon()
+        let policies = Set(try fixture.configuration().rules.policies.map(\.name))
+        var now = DemoStory.day(1, "00:00")
+        var compared = 0
+        var grewBetweenCycles = 0
+        while now < DemoStory.day(9, "00:00") {
+            _ = try await daemon.cycle(now: now)
+            let states = try store.loadStates()
+            var atCycle: Int?
+            for offset in [0.0, 1800, 3599] {
+                let instant = now.addingTimeInterval(offset)
+                let expected = states.values.filter { state in
+                    state.occurrences.contains { $0.clearedAt == nil && policies.contains($0.policy) && ($0.breachAt.map { $0 <= instant } ?? false) }
+                }.count
+                let line = await daemon.statusLine(now: instant)
+                let shown = line.split(separator: "·").first { $0.contains("breached") }.flatMap { Int($0.filter(\.isNumber)) }
+                #expect(shown == expected, "\(line) at \(instant)")
+                if let atCycle, expected > atCycle { grewBetweenCycles += 1 }
+                if atCycle == nil { atCycle = expected }
+                compared += 1
+            }
+            now += 3600
+        }
+        #expect(compared > 500)
+        #expect(grewBetweenCycles > 0, "no breach fell between cycles: the test checks nothing about the cache")
+        await daemon.close()
+    }
+}
