@@ -15,7 +15,10 @@ public struct Demo {
 
     public init(rulesDirectory: String, outputDirectory: String, background: Int = Demo.backgroundOrders) {
         self.rulesDirectory = rulesDirectory
-        self.outputDirectory = outputDirectory
+        // Absolute: the configuration written into it names the database and the spool, and a configuration
+        // resolves relative paths against its own folder, not against where the demo ran.
+        self.outputDirectory = outputDirectory.hasPrefix("/")
+            ? outputDirectory : "\(FileManager.default.currentDirectoryPath)/\(outputDirectory)"
         self.background = background
     }
 

@@ -175,3 +175,18 @@ let escalatorBinary = "\(repositoryRoot)/.build/debug/escalator"
         #expect(Set(messageIDs).count == notices.count)
     }
 }
+
+/// The README's first command, as a user runs it: from the repository, with the default relative `--out`.
+@Suite struct DemoCommandTests {
+    @Test func theDemoRunsFromARelativeOutputFolderAndLeavesAWorkingConfiguration() throws {
+        let work = try TemporaryDirectory("escalator-demo-cwd")
+        defer { work.remove() }
+        let result = try Subprocess.run(["/bin/sh", "-c", "cd '\(work.path)' && '\(escalatorBinary)' demo --rules '\(repositoryRoot)/Config' 2>&1"])
+        #expect(result.succeeded, "\(result.output.suffix(2000))")
+        #expect(result.output.contains("supervisor"), "\(result.output.suffix(2000))")
+        let spooled = try FileManager.default.contentsOfDirectory(atPath: "\(work.path)/demo-out/spool/new")
+        #expect(spooled.count > 1000)
+        let check = try Subprocess.run([escalatorBinary, "check", "--config", "\(work.path)/demo-out/config"])
+        #expect(check.succeeded, "\(check.output)")
+    }
+}
