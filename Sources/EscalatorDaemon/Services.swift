@@ -14,6 +14,16 @@ final class Locked<Value: Sendable>: Sendable {
     func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
 }
 
+extension Locked where Value == Int {
+    /// The count so far, leaving zero behind (signals received since the last look).
+    func take() -> Int {
+        withLock { count in
+            defer { count = 0 }
+            return count
+        }
+    }
+}
+
 /// Wakes a sleeping service early: a new outbox entry, a SIGHUP, a shutdown.
 final class Waker: Sendable {
     private struct State {
@@ -127,10 +137,7 @@ struct SchedulerService: Service {
                     fields: [("MESSAGE_ID", EventID.started.messageID), ("ESCALATOR_CONFIG", configuration.directory)])
                 var handledReloads = reloadStatus.handled()
                 while !stopping.withLock({ $0 }) {
-                    let requested = reloadRequests.withLock { count -> Int in
-                        defer { count = 0 }
-                        return count
-                    }
+                    let requested = reloadRequests.take()
                     if requested > 0 {
                         handledReloads += requested
                         await reload(handled: handledReloads)

@@ -53,10 +53,7 @@ struct Standby {
         var lastStatus = ""
         var handledReloads = reloadStatus.handled()
         while !stop.withLock({ $0 }) {
-            let requested = hangups.withLock { count -> Int in
-                defer { count = 0 }
-                return count
-            }
+            let requested = hangups.take()
             if requested > 0 {
                 handledReloads += requested
                 configuration = reload(configuration, handled: handledReloads)

@@ -28,25 +28,19 @@ public final class SQLiteCaseSource: CaseSource {
     }
 
     public func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch {
-        try await reader.readChanged(since: cursor, asOf: asOf, fetch: fetch, stream: stream)
+        try await reader.readChanged(since: cursor, asOf: asOf, stream: stream)
     }
 
     public func readDirectory() async throws -> (people: [Person], problems: [SourceProblem])? {
-        try await reader.readDirectory(fetch: fetch)
+        try await reader.readDirectory(stream: stream)
     }
 
     public func probe() async throws {
-        _ = try await fetch("SELECT 1", [])
+        try await stream("SELECT 1", [], into: RowSink { _ in })
     }
 
     public func close() async {
         try? queue.close()
-    }
-
-    func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] {
-        let rows = Collected()
-        try await stream(sql, binds, into: RowSink { rows.items.append($0) })
-        return rows.items
     }
 
     func stream(_ sql: String, _ binds: [SourceValue], into sink: RowSink) async throws {
@@ -81,9 +75,4 @@ public final class SQLiteCaseSource: CaseSource {
             throw SourceError("SQLite query", "\(error)")
         }
     }
-}
-
-/// Rows gathered from a stream.
-final class Collected: @unchecked Sendable {
-    var items: [RowMapper.Row] = []
 }

@@ -8,11 +8,22 @@ final class RowSink: @unchecked Sendable {
     init(_ take: @escaping (RowMapper.Row) -> Void) { self.take = take }
 }
 
+/// Rows gathered from a stream.
+final class Collected: @unchecked Sendable {
+    var items: [RowMapper.Row] = []
+}
+
 /// The reading both drivers share. A driver supplies `stream`: run SQL with parameters, hand over each row.
 struct SourceReader: Sendable {
-    typealias Fetch = @Sendable (String, [SourceValue]) async throws -> [RowMapper.Row]
     /// Runs SQL and hands each row to the sink as it is read: a full read never holds every row at once.
     typealias Stream = @Sendable (String, [SourceValue], RowSink) async throws -> Void
+
+    /// Every row of a query, for the small reads (an incremental poll's, the directory's).
+    static func collect(_ stream: Stream, _ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] {
+        let rows = Collected()
+        try await stream(sql, binds, RowSink { rows.items.append($0) })
+        return rows.items
+    }
 
     let settings: SourceSettings
     let mapper: RowMapper
@@ -77,7 +88,8 @@ struct SourceReader: Sendable {
         return hasher.finalize()
     }
 
-    func readChanged(since cursor: SourceCursor, asOf: Date?, fetch: Fetch, stream: Stream) async throws -> SourceBatch {
+    func readChanged(since cursor: SourceCursor, asOf: Date?, stream: Stream) async throws -> SourceBatch {
+        func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] { try await Self.collect(stream, sql, binds) }
         guard settings.change != nil, let mark = cursor.cases else { return try await readAll(asOf: asOf, stream: stream) }
         // As-of reads replay history: every read is a fresh look, so nothing is skipped.
         let seen = asOf == nil ? cursor.recent : nil
@@ -146,9 +158,9 @@ struct SourceReader: Sendable {
         return finish(batch, asOf: asOf)
     }
 
-    func readDirectory(fetch: Fetch) async throws -> (people: [Person], problems: [SourceProblem])? {
+    func readDirectory(stream: Stream) async throws -> (people: [Person], problems: [SourceProblem])? {
         guard let query = settings.directory else { return nil }
-        let mapped = try await fetch(query.sql, []).map(mapper.mapPerson)
+        let mapped = try await Self.collect(stream, query.sql, []).map(mapper.mapPerson)
         return (mapped.compactMap(\.person), mapped.flatMap(\.problems))
     }
 

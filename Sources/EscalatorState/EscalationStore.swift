@@ -43,18 +43,30 @@ extension StateStore: EscalationStore {
 
 /// Opens the store a configuration names.
 public enum EscalationStores {
-    /// For the tools (`status`, `ack`, `plan`, `explain`): no lock is taken. `readOnly` never creates or migrates.
+    /// What a tool does with the store. Neither creates a store that is not there yet: that is `escalator run`'s.
+    public enum Access: Sendable {
+        /// `status`, `plan`, `explain`.
+        case read
+        /// `ack`, `unack`: writes acknowledgements.
+        case write
+    }
+
+    /// For the tools: no lock is taken.
     public static func open(
-        _ settings: StateSettings, readOnly: Bool, environment: [String: String] = ProcessInfo.processInfo.environment,
+        _ settings: StateSettings, for access: Access, environment: [String: String] = ProcessInfo.processInfo.environment,
         logger: Logger = Logger(label: "escalator.state")
     ) async throws -> any EscalationStore {
         switch settings.driver {
         case .sqlite:
-            return try StateStore(directory: settings.resolvedDirectory(environment: environment), readOnly: readOnly)
+            let directory = settings.resolvedDirectory(environment: environment)
+            if access == .write, !FileManager.default.fileExists(atPath: "\(directory)/\(StateStore.fileName)") {
+                throw StateError("no state store in \(directory): start `escalator run` once first")
+            }
+            return try StateStore(directory: directory, readOnly: access == .read)
         case .postgres:
             let store = try PostgresStateStore(settings: settings, role: .tool, environment: environment, logger: logger)
             do {
-                try await store.prepare(create: !readOnly)
+                try await store.prepare(create: false)
             } catch {
                 await store.close()
                 throw error

@@ -19,14 +19,8 @@ struct AcknowledgementContext {
             throw ExitCode.failure
         }
         self.configuration = configuration
-        let directory = configuration.state.resolvedDirectory()
-        if configuration.state.driver == .sqlite, !FileManager.default.fileExists(atPath: "\(directory)/\(StateStore.fileName)") {
-            print("no state store in \(directory): start `escalator run` once first", to: &standardError)
-            throw ExitCode.failure
-        }
         do {
-            // Not read-only, but never creating: a shared store that has no tables yet is reported.
-            store = try await EscalationStores.open(configuration.state, readOnly: configuration.state.driver == .postgres)
+            store = try await EscalationStores.open(configuration.state, for: .write)
         } catch {
             print("\(error)", to: &standardError)
             throw ExitCode.failure

@@ -37,7 +37,7 @@ struct Explain: AsyncParsableCommand {
         }
         // Now, the daemon's record of what it sent is the truth; at another instant only a replay can say.
         var recorded: EscalationState?
-        if at == nil && !replay, let store = try? await EscalationStores.open(configuration.state, readOnly: true) {
+        if at == nil && !replay, let store = try? await EscalationStores.open(configuration.state, for: .read) {
             // A case the daemon has no record of has taken no step.
             recorded = ((try? await store.state(caseID: caseID)) ?? nil) ?? .empty
             await store.close()

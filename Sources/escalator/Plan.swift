@@ -38,7 +38,7 @@ struct PlanCommand: AsyncParsableCommand {
         let now = Date()
         var states: [String: EscalationState]
         var origin = "the daemon's state store"
-        let store = try? await EscalationStores.open(inForce.state, readOnly: true)
+        let store = try? await EscalationStores.open(inForce.state, for: .read)
         let recorded = try? await store?.loadStates()
         await store?.close()
         if let recorded {

@@ -22,7 +22,7 @@ struct Status: AsyncParsableCommand {
         let directory = settings.resolvedDirectory()
         let store: any EscalationStore
         do {
-            store = try await EscalationStores.open(settings, readOnly: true)
+            store = try await EscalationStores.open(settings, for: .read)
         } catch {
             print("status: \(error)", to: &standardError)
             throw ExitCode.failure

@@ -279,16 +279,16 @@ func isoText(_ date: Date) -> String {
         switch driver {
         case .sqlite:
             let source = try #require(try db.open() as? SQLiteCaseSource)
-            await #expect(throws: SourceError.self) { _ = try await source.fetch("CREATE TABLE escalator_was_here (a)", []) }
-            await #expect(throws: SourceError.self) { _ = try await source.fetch("DELETE FROM orders", []) }
+            await #expect(throws: SourceError.self) { _ = try await SourceReader.collect(source.stream, "CREATE TABLE escalator_was_here (a)", []) }
+            await #expect(throws: SourceError.self) { _ = try await SourceReader.collect(source.stream, "DELETE FROM orders", []) }
         case .postgres:
             try db.server!.superuserPassword.write(toFile: "\(db.directory.path)/superpw", atomically: true, encoding: .utf8)
             let yaml = db.sourceYAML(user: "postgres", passwordKey: "password_file: \(db.directory.path)/superpw")
             let source = try #require(try db.open(try db.settings(yaml)) as? PostgresCaseSource)
-            let shown = try await source.fetch("SHOW default_transaction_read_only", [])
+            let shown = try await SourceReader.collect(source.stream, "SHOW default_transaction_read_only", [])
             #expect(shown.first?["default_transaction_read_only"] == .text("on"))
             do {
-                _ = try await source.fetch("CREATE TABLE escalator_was_here (a int)", [])
+                _ = try await SourceReader.collect(source.stream, "CREATE TABLE escalator_was_here (a int)", [])
                 Issue.record("a write went through")
             } catch let error as SourceError {
                 #expect(error.detail.contains("read-only transaction"))
@@ -301,7 +301,7 @@ func isoText(_ date: Date) -> String {
         let db = try TestDatabase(.postgres)
         let source = try #require(try db.open() as? PostgresCaseSource)
         do {
-            _ = try await source.fetch("SELECT pg_sleep(5)", [])
+            _ = try await SourceReader.collect(source.stream, "SELECT pg_sleep(5)", [])
             Issue.record("the statement was not cancelled")
         } catch let error as SourceError {
             #expect(error.detail.contains("statement timeout"))
