@@ -32,41 +32,74 @@ public struct BusinessCalendar: Sendable {
         }
     }
 
-    public let name: String
-    public let timeZone: TimeZone
+    public var name: String { storage.name }
+    public var timeZone: TimeZone { storage.timeZone }
     /// Opening hours indexed by ISO weekday, 0 = Monday … 6 = Sunday.
-    public let weekly: [[TimeRange]]
-    public let holidays: Set<LocalDate>
+    public var weekly: [[TimeRange]] { storage.weekly }
+    public var holidays: Set<LocalDate> { storage.holidays }
     /// True for a 24x7 calendar: every instant is working time and there are no holidays.
-    public let isAlwaysOpen: Bool
-    private let gregorian: Calendar
-    /// Open intervals per local day, computed once: the arithmetic asks for the same days again and again.
-    private let cache = DayCache()
+    public var isAlwaysOpen: Bool { storage.isAlwaysOpen }
+    private var gregorian: Calendar { storage.gregorian }
+    /// Offsets and open intervals over the years around its creation (`CalendarTable`); nil for a 24x7 calendar
+    /// or a zone whose transitions could not be checked.
+    private var table: CalendarTable? { storage.table }
+    /// Whether the precomputed table is in use (a test checks that it gives the zone's own answers).
+    var hasTable: Bool { storage.table != nil }
+    /// Open intervals of days outside the table, kept once computed.
+    private var cache: DayCache { storage.cache }
+
+    /// Everything in one shared object: policies and steps pass calendars around by value, and copying one
+    /// reference is cheaper than copying (and retaining) each field.
+    private final class Storage: Sendable {
+        let name: String
+        let timeZone: TimeZone
+        let weekly: [[TimeRange]]
+        let holidays: Set<LocalDate>
+        let isAlwaysOpen: Bool
+        let gregorian: Calendar
+        let table: CalendarTable?
+        let cache = DayCache()
+        /// A 24x7 calendar in the same zone, for wall spans that pauses interrupt; nil when this one is 24x7.
+        let wallCalendar: BusinessCalendar?
+
+        init(name: String, timeZone: TimeZone, weekly: [[TimeRange]], holidays: Set<LocalDate>, isAlwaysOpen: Bool, table: CalendarTable?) {
+            self.name = name
+            self.timeZone = timeZone
+            self.weekly = weekly
+            self.holidays = holidays
+            self.isAlwaysOpen = isAlwaysOpen
+            var gregorian = Calendar(identifier: .gregorian)
+            gregorian.timeZone = timeZone
+            self.gregorian = gregorian
+            self.table = table
+            self.wallCalendar = isAlwaysOpen ? nil : BusinessCalendar(alwaysOpenNamed: "24x7", timeZone: timeZone)
+        }
+
+        var wall: BusinessCalendar { wallCalendar ?? BusinessCalendar(alwaysOpenNamed: "24x7", timeZone: timeZone) }
+    }
+
+    private let storage: Storage
 
     /// How far the arithmetic looks for working time before it gives up (ten years).
     static let searchLimitDays = 3660
 
-    public init(name: String, timeZone: TimeZone, weekly: [[TimeRange]], holidays: Set<LocalDate> = []) {
+    /// `tableCentre` places the window of years whose arithmetic is precomputed (default: now); results are the
+    /// same inside and outside it, only the speed differs.
+    public init(name: String, timeZone: TimeZone, weekly: [[TimeRange]], holidays: Set<LocalDate> = [], tableCentre: Date? = nil) {
         precondition(weekly.count == 7, "weekly hours need one entry per weekday")
-        self.name = name
-        self.timeZone = timeZone
-        self.weekly = weekly.map { $0.sorted { $0.startMinute < $1.startMinute } }
-        self.holidays = holidays
-        self.isAlwaysOpen = false
-        var gregorian = Calendar(identifier: .gregorian)
-        gregorian.timeZone = timeZone
-        self.gregorian = gregorian
+        let sorted = weekly.map { $0.sorted { $0.startMinute < $1.startMinute } }
+        let window = CalendarTable.window(around: tableCentre ?? Date())
+        let table = CalendarTable(
+            zone: timeZone, firstDay: window.firstDay, dayCount: window.dayCount,
+            isWorkingDay: { !sorted[$0.weekday].isEmpty && !holidays.contains($0) },
+            openIntervals: { Self.intervals(of: $0, hours: sorted[$0.weekday], offset: $1) })
+        self.storage = Storage(name: name, timeZone: timeZone, weekly: sorted, holidays: holidays, isAlwaysOpen: false, table: table)
     }
 
     private init(alwaysOpenNamed name: String, timeZone: TimeZone) {
-        self.name = name
-        self.timeZone = timeZone
-        self.weekly = Array(repeating: [TimeRange(startMinute: 0, endMinute: 1440)], count: 7)
-        self.holidays = []
-        self.isAlwaysOpen = true
-        var gregorian = Calendar(identifier: .gregorian)
-        gregorian.timeZone = timeZone
-        self.gregorian = gregorian
+        self.storage = Storage(
+            name: name, timeZone: timeZone, weekly: Array(repeating: [TimeRange(startMinute: 0, endMinute: 1440)], count: 7),
+            holidays: [], isAlwaysOpen: true, table: nil)
     }
 
     /// A calendar in which all time is working time.
@@ -79,51 +112,84 @@ public struct BusinessCalendar: Sendable {
     // MARK: Days
 
     /// The local date of an instant in this calendar's time zone.
-    public func localDate(of instant: Date) -> LocalDate {
-        let offset = timeZone.secondsFromGMT(for: instant)
-        let seconds = Int((instant.timeIntervalSince1970 + Double(offset)).rounded(.down))
-        return LocalDate(daysSinceEpoch: seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400)
+    public func localDate(of instant: Date) -> LocalDate { LocalDate(daysSinceEpoch: day(of: instant)) }
+
+    /// The day number (days since 1970-01-01) of an instant's local date.
+    private func day(of instant: Date) -> Int {
+        let seconds = Int((instant.timeIntervalSince1970 + Double(offset(at: instant.timeIntervalSince1970))).rounded(.down))
+        return seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+    }
+
+    /// The open intervals of a day by number.
+    private func intervals(day: Int) -> [DateInterval] {
+        if let table, let index = table.index(of: day) { return table.intervals[index] }
+        return openIntervals(on: LocalDate(daysSinceEpoch: day))
+    }
+
+    /// Whether a day by number is a working day.
+    private func isWorking(day: Int) -> Bool {
+        if let table, let index = table.index(of: day) { return table.working[index] }
+        return isWorkingDay(LocalDate(daysSinceEpoch: day))
     }
 
     /// Seconds since local midnight of the instant's local date (wall-clock reading).
     func secondsOfDay(_ instant: Date) -> Int {
-        let seconds = Int((instant.timeIntervalSince1970 + Double(timeZone.secondsFromGMT(for: instant))).rounded(.down))
+        let seconds = Int((instant.timeIntervalSince1970 + Double(offset(at: instant.timeIntervalSince1970))).rounded(.down))
         return ((seconds % 86_400) + 86_400) % 86_400
+    }
+
+    /// The zone's offset from UTC at an instant (epoch seconds), from the table where it has one.
+    private func offset(at instant: Double) -> Int {
+        table?.offset(at: instant) ?? timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: instant))
     }
 
     /// The instant at which local `date` reads `seconds` past midnight; 24:00 is the next midnight.
     public func localInstant(_ date: LocalDate, secondsOfDay seconds: Int) -> Date {
+        Date(timeIntervalSince1970: Self.localInstant(date, seconds, offset: offset(at:)))
+    }
+
+    static func localInstant(_ date: LocalDate, _ seconds: Int, offset: (Double) -> Int) -> Double {
+        localInstant(date.daysSinceEpoch, seconds, offset: offset)
+    }
+
+    static func localInstant(_ day: Int, _ seconds: Int, offset: (Double) -> Int) -> Double {
         // Local seconds since the epoch, then the zone's offset at that instant. Near a transition the first guess
         // can be off by the jump, so check it; a time that falls in a spring-forward gap moves forward past it.
-        let local = Double(date.daysSinceEpoch * 86_400 + seconds)
-        let first = local - Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: local)))
-        let firstOffset = timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: first))
-        if first + Double(firstOffset) == local { return Date(timeIntervalSince1970: first) }
+        let local = Double(day * 86_400 + seconds)
+        let first = local - Double(offset(local))
+        let firstOffset = offset(first)
+        if first + Double(firstOffset) == local { return first }
         let second = local - Double(firstOffset)
-        if second + Double(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: second))) == local {
-            return Date(timeIntervalSince1970: second)
+        if second + Double(offset(second)) == local { return second }
+        return max(first, second)
+    }
+
+    /// One day's open intervals from its weekday's hours.
+    static func intervals(of date: LocalDate, hours: [TimeRange], offset: (Double) -> Int) -> [DateInterval] {
+        hours.compactMap { range -> DateInterval? in
+            let start = localInstant(date, range.startMinute * 60, offset: offset)
+            let end = localInstant(date, range.endMinute * 60, offset: offset)
+            // A range that a DST jump swallows whole has no length.
+            return end > start ? DateInterval(start: Date(timeIntervalSince1970: start), end: Date(timeIntervalSince1970: end)) : nil
         }
-        return Date(timeIntervalSince1970: max(first, second))
     }
 
     public func isHoliday(_ date: LocalDate) -> Bool { holidays.contains(date) }
 
     /// A working day has opening hours and is not a holiday.
     public func isWorkingDay(_ date: LocalDate) -> Bool {
-        !weekly[date.weekday].isEmpty && !holidays.contains(date)
+        let day = date.daysSinceEpoch
+        if let table, let index = table.index(of: day) { return table.working[index] }
+        return !weekly[date.weekday].isEmpty && !holidays.contains(date)
     }
 
     /// The open intervals of one local date, in order; empty on holidays and closed weekdays.
     public func openIntervals(on date: LocalDate) -> [DateInterval] {
-        guard isWorkingDay(date) else { return [] }
         let key = date.daysSinceEpoch
+        if let table, let index = table.index(of: key) { return table.intervals[index] }
+        guard isWorkingDay(date) else { return [] }
         if let known = cache.intervals(key) { return known }
-        let intervals = weekly[date.weekday].compactMap { range -> DateInterval? in
-            let start = localInstant(date, secondsOfDay: range.startMinute * 60)
-            let end = localInstant(date, secondsOfDay: range.endMinute * 60)
-            // A range that a DST jump swallows whole has no length.
-            return end > start ? DateInterval(start: start, end: end) : nil
-        }
+        let intervals = Self.intervals(of: date, hours: weekly[date.weekday], offset: offset(at:))
         cache.store(key, intervals)
         return intervals
     }
@@ -133,18 +199,18 @@ public struct BusinessCalendar: Sendable {
     /// True if the instant falls inside opening hours (`start <= t < end`).
     public func isOpen(at instant: Date) -> Bool {
         if isAlwaysOpen { return true }
-        return openIntervals(on: localDate(of: instant)).contains { $0.start <= instant && instant < $0.end }
+        return intervals(day: day(of: instant)).contains { $0.start <= instant && instant < $0.end }
     }
 
     /// The first open instant at or after `instant`; nil if none within the search limit.
     public func nextOpening(atOrAfter instant: Date) -> Date? {
         if isAlwaysOpen { return instant }
-        var day = localDate(of: instant)
+        var day = day(of: instant)
         for _ in 0..<Self.searchLimitDays {
-            for interval in openIntervals(on: day) where interval.end > instant {
+            for interval in intervals(day: day) where interval.end > instant {
                 return max(interval.start, instant)
             }
-            day = day.adding(days: 1)
+            day += 1
         }
         return nil
     }
@@ -186,25 +252,25 @@ public struct BusinessCalendar: Sendable {
         if seconds <= 0 { return instant }
         if isAlwaysOpen { return instant.addingTimeInterval(-seconds) }
         var remaining = seconds
-        var day = localDate(of: instant)
+        var day = day(of: instant)
         for _ in 0..<Self.searchLimitDays {
-            for interval in openIntervals(on: day).reversed() where interval.start < instant {
+            for interval in intervals(day: day).reversed() where interval.start < instant {
                 let end = min(interval.end, instant)
                 let length = end.timeIntervalSince(interval.start)
                 if remaining <= length { return end.addingTimeInterval(-remaining) }
                 remaining -= length
             }
-            day = day.adding(days: -1)
+            day -= 1
         }
         return nil
     }
 
     /// Calls `body` with each open piece of time from `start` on, pauses cut out, until it returns false.
     private func forEachOpenPiece(from start: Date, excluding pauses: [Pause], _ body: (DateInterval) -> Bool) {
-        let pauses = pauses.sorted { $0.start < $1.start }
-        var day = localDate(of: start)
+        let pauses = pauses.count > 1 ? pauses.sorted { $0.start < $1.start } : pauses
+        var day = day(of: start)
         for _ in 0..<Self.searchLimitDays {
-            for interval in openIntervals(on: day) where interval.end > start {
+            for interval in intervals(day: day) where interval.end > start {
                 var cursor = max(interval.start, start)
                 for pause in pauses where pause.start < interval.end && (pause.end ?? .distantFuture) > cursor {
                     if pause.start > cursor {
@@ -218,7 +284,7 @@ public struct BusinessCalendar: Sendable {
                     if !body(DateInterval(start: cursor, end: interval.end)) { return }
                 }
             }
-            day = day.adding(days: 1)
+            day += 1
         }
     }
 
@@ -232,7 +298,7 @@ public struct BusinessCalendar: Sendable {
         if !span.isBusiness {
             let seconds = TimeInterval(span.fixedSeconds!)
             if pauses.isEmpty { return instant.addingTimeInterval(seconds) }
-            let wall = isAlwaysOpen ? self : BusinessCalendar.alwaysOpen(timeZone: timeZone)
+            let wall = isAlwaysOpen ? self : storage.wall
             return wall.adding(seconds: seconds, to: instant, excluding: pauses)
         }
         if let seconds = span.fixedSeconds {
@@ -257,18 +323,18 @@ public struct BusinessCalendar: Sendable {
         }
         guard let start = nextOpening(atOrAfter: instant) else { return nil }
         let timeOfDay = secondsOfDay(start)
-        var day = localDate(of: start)
+        var day = day(of: start)
         var found = 0
         var looked = 0
         while found < count && looked < Self.searchLimitDays {
-            day = day.adding(days: 1)
+            day += 1
             looked += 1
-            if isWorkingDay(day) { found += 1 }
+            if isWorking(day: day) { found += 1 }
         }
         guard found == count else { return nil }
-        let intervals = openIntervals(on: day)
+        let intervals = intervals(day: day)
         guard let last = intervals.last else { return nil }
-        let target = localInstant(day, secondsOfDay: timeOfDay)
+        let target = Date(timeIntervalSince1970: Self.localInstant(day, timeOfDay, offset: offset(at:)))
         for interval in intervals {
             if target < interval.start { return interval.start }
             if target <= interval.end { return target }

@@ -71,7 +71,7 @@ public struct CaseSignals: Sendable {
                 ownerSince = assignments.last(where: { $0.person == subject.owner })?.at ?? last.at
             }
         }
-        let trimmedOwner = owner?.trimmingCharacters(in: .whitespaces)
+        let trimmedOwner = owner?.trimmedOfWhitespace
         self.owner = trimmedOwner?.isEmpty == false ? trimmedOwner : nil
         self.ownerSince = ownerSince
         self.ownerIsValid = self.owner.map(isKnownPerson) ?? false

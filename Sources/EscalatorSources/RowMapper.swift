@@ -53,12 +53,18 @@ public struct RowMapper: Sendable {
     static func validID(_ value: SourceValue?) -> Result<String, RowError> {
         guard let value, let text = value.text else { return .failure(RowError("the id is missing")) }
         if text.isEmpty { return .failure(RowError("the id is empty")) }
+        // Plain ASCII without '/' and not starting or ending with a space: no per-character checks needed.
+        if text.utf8.count <= maxIDLength, text.isPrintableASCII(), text.utf8.first != 0x20, text.utf8.last != 0x20,
+            !text.utf8.contains(0x2F)
+        {
+            return .success(text)
+        }
         if text.unicodeScalars.count > maxIDLength { return .failure(RowError("the id is longer than \(maxIDLength) characters")) }
         if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             return .failure(RowError("the id \"\(printable(text))\" contains a control character"))
         }
         if text.contains("/") { return .failure(RowError("the id \"\(printable(text))\" contains '/', which ids may not (they name files and mail threads)")) }
-        if text.trimmingCharacters(in: .whitespaces) != text { return .failure(RowError("the id \"\(printable(text))\" has surrounding spaces")) }
+        if text.trimmedOfWhitespace != text { return .failure(RowError("the id \"\(printable(text))\" has surrounding spaces")) }
         return .success(text)
     }
 
@@ -69,6 +75,7 @@ public struct RowMapper: Sendable {
             problems.append("\(field) is binary data; left out")
             return nil
         }
+        if text.utf8.count <= limit, text.isPrintableASCII(allowingTab: true) { return text }
         if text.unicodeScalars.count > limit {
             problems.append("\(field) is \(text.utf8.count) bytes long; cut to \(limit) characters")
             text = String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit)))

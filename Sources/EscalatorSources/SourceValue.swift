@@ -52,7 +52,7 @@ public struct TimestampParser: Sendable {
             guard seconds.isFinite, abs(seconds) < 1e14 else { return .failure(.outOfRange("\(seconds)")) }
             date = Date(timeIntervalSince1970: seconds)
         case .text(let text):
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            let trimmed = text.trimmedOfWhitespace
             if trimmed.isEmpty { return .success(nil) }
             if let seconds = Double(trimmed), trimmed.allSatisfy({ $0.isNumber || $0 == "." || $0 == "-" }) {
                 return parse(.real(seconds))
@@ -121,7 +121,7 @@ public struct TimestampParser: Sendable {
         }
         var offset: Int?
         if index < chars.count {
-            let rest = String(decoding: chars[index...], as: UTF8.self).trimmingCharacters(in: .whitespaces)
+            let rest = String(decoding: chars[index...], as: UTF8.self).trimmedOfWhitespace
             if rest == "Z" || rest == "z" || rest.uppercased() == "UTC" {
                 offset = 0
             } else if let sign = rest.first, sign == "+" || sign == "-" {

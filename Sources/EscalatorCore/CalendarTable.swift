@@ -1,0 +1,102 @@
+import Foundation
+
+/// A calendar's time zone offsets and working days over a window of years, worked out once, so the arithmetic
+/// reads arrays instead of asking the time zone database for every instant (each such question takes a lock
+/// and an ICU call) and hashing dates against the holiday set.
+///
+/// The offsets come from the zone's own transitions and are checked against the zone day by day; if they ever
+/// disagree, no table is built and the calendar keeps asking the zone. Outside the window it always does.
+final class CalendarTable: Sendable {
+    /// Day number (days since 1970-01-01) of the window's first local day.
+    let firstDay: Int
+    /// The instants (epoch seconds) from which each offset holds, ascending; the first is the window's start.
+    private let changes: [Double]
+    private let offsets: [Int]
+    /// The instant (epoch seconds) at which the offsets stop being known.
+    private let end: Double
+    /// Open intervals per local day of the window, and whether the day is a working day.
+    let intervals: [[DateInterval]]
+    let working: [Bool]
+
+    /// The window: from 1 January three years before `around` to 1 January four years after it.
+    static func window(around instant: Date) -> (firstDay: Int, dayCount: Int) {
+        let year = LocalDate(daysSinceEpoch: Int(instant.timeIntervalSince1970 / 86_400)).year
+        let first = LocalDate(year: year - 3, month: 1, day: 1).daysSinceEpoch
+        return (first, LocalDate(year: year + 4, month: 1, day: 1).daysSinceEpoch - first)
+    }
+
+    /// Builds the table, or nil if the zone's transitions cannot be trusted for the window. `openIntervals` works
+    /// out one day's open intervals with the offset function it is given; `isWorkingDay` says if a day counts.
+    init?(
+        zone: TimeZone, firstDay: Int, dayCount: Int, isWorkingDay: (LocalDate) -> Bool,
+        openIntervals: (_ day: LocalDate, _ offset: (Double) -> Int) -> [DateInterval]
+    ) {
+        // Two days of margin on both sides, so every local day of the window lies within the known offsets.
+        let start = Double((firstDay - 2) * 86_400)
+        let end = Double((firstDay + dayCount + 2) * 86_400)
+        var changes = [start]
+        var offsets = [zone.secondsFromGMT(for: Date(timeIntervalSince1970: start))]
+        var cursor = Date(timeIntervalSince1970: start)
+        while let next = zone.nextDaylightSavingTimeTransition(after: cursor), next.timeIntervalSince1970 < end {
+            guard next > cursor, changes.count < 10_000 else { return nil }
+            let offset = zone.secondsFromGMT(for: next)
+            if offset != offsets.last {
+                changes.append(next.timeIntervalSince1970)
+                offsets.append(offset)
+            }
+            cursor = next
+        }
+        func known(_ instant: Double) -> Int? { Self.lookup(instant, changes, offsets, end: end) }
+        func zoneOffset(_ instant: Double) -> Int { zone.secondsFromGMT(for: Date(timeIntervalSince1970: instant)) }
+        // Check the offsets against the zone at every UTC noon and on both sides of every change.
+        for day in (firstDay - 1)...(firstDay + dayCount) {
+            let noon = Double(day * 86_400 + 43_200)
+            if known(noon) != zoneOffset(noon) { return nil }
+        }
+        for change in changes.dropFirst() where known(change - 1) != zoneOffset(change - 1) || known(change) != zoneOffset(change) {
+            return nil
+        }
+        let offset = { (instant: Double) -> Int in known(instant) ?? zoneOffset(instant) }
+        var intervals: [[DateInterval]] = []
+        var working: [Bool] = []
+        intervals.reserveCapacity(dayCount)
+        working.reserveCapacity(dayCount)
+        for day in firstDay..<(firstDay + dayCount) {
+            let date = LocalDate(daysSinceEpoch: day)
+            let isWorking = isWorkingDay(date)
+            working.append(isWorking)
+            intervals.append(isWorking ? openIntervals(date, offset) : [])
+        }
+        self.firstDay = firstDay
+        self.changes = changes
+        self.offsets = offsets
+        self.end = end
+        self.intervals = intervals
+        self.working = working
+    }
+
+    /// The zone's offset at an instant (epoch seconds), or nil outside the window.
+    @inline(__always)
+    func offset(at instant: Double) -> Int? {
+        Self.lookup(instant, changes, offsets, end: end)
+    }
+
+    private static func lookup(_ instant: Double, _ changes: [Double], _ offsets: [Int], end: Double) -> Int? {
+        guard instant >= changes[0], instant < end else { return nil }
+        // Few changes (two a year): the last one at or before the instant.
+        var low = 0
+        var high = changes.count - 1
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if changes[middle] <= instant { low = middle } else { high = middle - 1 }
+        }
+        return offsets[low]
+    }
+
+    /// The index of a day number in the window, or nil outside it.
+    @inline(__always)
+    func index(of day: Int) -> Int? {
+        let index = day - firstDay
+        return index >= 0 && index < intervals.count ? index : nil
+    }
+}
