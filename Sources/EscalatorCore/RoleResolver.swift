@@ -1,11 +1,16 @@
 import Foundation
 
 /// Resolves ladder roles to people for one case: owner → supervisor → manager, through RACI and the directory.
-struct RoleResolver {
+///
+/// One evaluation places many steps (every policy, clock and repeat) for the same case, and they name the same
+/// few recipient lists, so each list is resolved once and kept.
+final class RoleResolver {
     let subject: Case
     let signals: CaseSignals
     let rules: Rules
     let raci: RaciEntry
+    private var responsiblePerson: Person?? = nil
+    private var addresseeLists: [[Ladder.Recipient]: (addressees: [Notice.Addressee], unresolved: [String])] = [:]
 
     init(subject: Case, signals: CaseSignals, rules: Rules) {
         self.subject = subject
@@ -28,7 +33,10 @@ struct RoleResolver {
 
     /// The Responsible person: the RACI responsible (normally the owner), else the fallback owner.
     var responsible: Person? {
-        person(raci.responsible) ?? rules.raci.fallbackOwner.flatMap { rules.directory[$0] }
+        if let known = responsiblePerson { return known }
+        let found = person(raci.responsible) ?? rules.raci.fallbackOwner.flatMap { rules.directory[$0] }
+        responsiblePerson = .some(found)
+        return found
     }
 
     /// The people a recipient names, and a note for a role that named nobody.
@@ -67,10 +75,19 @@ struct RoleResolver {
     ) -> ScheduledStep {
         var unresolved: [String] = []
         func addressees(_ recipients: [Ladder.Recipient]) -> [Notice.Addressee] {
+            if let known = addresseeLists[recipients] {
+                unresolved += known.unresolved
+                return known.addressees
+            }
             var out: [Notice.Addressee] = []
+            var missed: [String] = []
+            defer {
+                addresseeLists[recipients] = (out, missed)
+                unresolved += missed
+            }
             for recipient in recipients {
                 let (people, missing) = resolve(recipient)
-                if let missing { unresolved.append(missing) }
+                if let missing { missed.append(missing) }
                 let role: String
                 if case .role(let name) = recipient { role = name.rawValue } else { role = "person" }
                 for person in people where !out.contains(where: { $0.id == person.id }) {

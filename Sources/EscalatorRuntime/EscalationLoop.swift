@@ -76,6 +76,31 @@ public struct EscalationLoop: Sendable {
         return touched.sorted().map { ($0, states[$0] ?? .empty, deadlines[$0]) }
     }
 
+    /// Evaluates cases on every core when there are many (the first full read, a reload): the engine is a pure
+    /// function, so the results are the same as one after another, in the same order.
+    static func evaluateAll(
+        _ work: [(id: String, subject: Case, before: EscalationState)], rules: Rules, now: Date
+    ) -> [Engine.Evaluation] {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard work.count >= 512, cores > 1 else {
+            return work.map { Engine.evaluate($0.subject, rules: rules, state: $0.before, now: now) }
+        }
+        let chunks = min(cores * 4, work.count / 128)
+        // Each chunk writes only its own slots.
+        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<Engine.Evaluation>.allocate(capacity: work.count)
+        defer { results.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let range = (work.count * chunk / chunks)..<(work.count * (chunk + 1) / chunks)
+            for index in range {
+                (results.baseAddress! + index).initialize(
+                    to: Engine.evaluate(work[index].subject, rules: rules, state: work[index].before, now: now))
+            }
+        }
+        let out = Array(results)
+        _ = results.deinitialize()
+        return out
+    }
+
     /// The earliest deadline in the queue.
     public mutating func nextDeadline() -> Date? {
         while let top = queue.min, deadlines[top.id] != top.due { _ = queue.popMin() }
@@ -99,13 +124,17 @@ public struct EscalationLoop: Sendable {
             }
         }
         var out: [(notice: Notice, subject: Case, state: EscalationState)] = []
+        var work: [(id: String, subject: Case, before: EscalationState)] = []
+        work.reserveCapacity(due.count)
         for id in due.sorted() {
             guard let subject = caseFor(id) else {
                 forget(id)
                 continue
             }
-            let before = states[id] ?? .empty
-            let result = Engine.evaluate(subject, rules: rules, state: before, now: now)
+            work.append((id, subject, states[id] ?? .empty))
+        }
+        let results = Self.evaluateAll(work, rules: rules, now: now)
+        for ((id, subject, before), result) in zip(work, results) {
             keep(result.state, for: id)
             if result.state != before || result.nextDeadline != deadlines[id] { touched.insert(id) }
             if let next = result.nextDeadline {

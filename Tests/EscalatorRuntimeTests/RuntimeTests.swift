@@ -38,6 +38,34 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     }
 }
 
+extension EscalationLoopTests {
+    /// Many due cases are evaluated on every core; the results must be exactly those of one after another.
+    @Test func evaluatingOnEveryCoreGivesTheSameResultsInTheSameOrder() throws {
+        let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        let story = DemoStory.order
+        // 3,000 copies of the story, each opened 7 minutes after the one before, seen 12 days after the last opened.
+        let work = (0..<3000).map { index -> (id: String, subject: Case, before: EscalationState) in
+            let shift = Double(index * 420)
+            let subject = Case(
+                id: "TT-\(index)", kind: story.kind, status: story.status, owner: story.owner, openedAt: story.openedAt + shift,
+                promisedAt: story.promisedAt.map { $0 + shift }, closedAt: nil, attributes: story.attributes,
+                activity: story.activity.map {
+                    Activity(id: $0.id, kind: $0.kind, at: $0.at + shift, actor: $0.actor, text: $0.text, tag: $0.tag, status: $0.status,
+                        person: $0.person, due: $0.due.map { $0 + shift }, quantity: $0.quantity, ref: $0.ref, keptBy: $0.keptBy)
+                })
+            return (subject.id, subject, .empty)
+        }
+        let now = story.openedAt + Double(3000 * 420) + 12 * 86_400
+        let together = EscalationLoop.evaluateAll(work, rules: rules, now: now)
+        let oneByOne = work.map { Engine.evaluate($0.subject, rules: rules, state: $0.before, now: now) }
+        #expect(together.count == oneByOne.count)
+        #expect(together.map(\.notices) == oneByOne.map(\.notices))
+        #expect(together.map(\.state) == oneByOne.map(\.state))
+        #expect(together.map(\.nextDeadline) == oneByOne.map(\.nextDeadline))
+        #expect(oneByOne.reduce(0) { $0 + $1.notices.count } > 3000, "the copies escalate")
+    }
+}
+
 @Suite struct DemoTests {
     @Test func theDemoWritesADatabaseAndAConfigurationThatLoadsAndReadsIt() async throws {
         let directory = try TemporaryDirectory("escalator-demo")
