@@ -62,21 +62,46 @@ public struct Activity: Sendable, Hashable {
     /// Who did it (a directory id or a free name).
     public var actor: String?
     public var text: String?
+    /// The fields most rows leave empty, kept out of line: a case holds every activity row of its history, and
+    /// the daemon holds every open case.
+    private var details: Details?
+
     /// A free label, matched by conditions such as `until: activity.proof_sent`.
-    public var tag: String?
+    public var tag: String? {
+        get { details?.fields.tag }
+        set { change { $0.tag = newValue } }
+    }
     /// For `status_change`: the new status.
-    public var status: String?
+    public var status: String? {
+        get { details?.fields.status }
+        set { change { $0.status = newValue } }
+    }
     /// For `assignment`: the new owner.
-    public var person: String?
+    public var person: String? {
+        get { details?.fields.person }
+        set { change { $0.person = newValue } }
+    }
     /// For `promise` (and optionally `obligation`): when it is due.
-    public var due: Date?
+    public var due: Date? {
+        get { details?.fields.due }
+        set { change { $0.due = newValue } }
+    }
     /// For `delivery`: how many items.
-    public var quantity: Int?
+    public var quantity: Int? {
+        get { details?.fields.quantity }
+        set { change { $0.quantity = newValue } }
+    }
     /// The promise or obligation this activity keeps, resolves or (for a promise) replaces.
-    public var ref: String?
+    public var ref: String? {
+        get { details?.fields.ref }
+        set { change { $0.ref = newValue } }
+    }
     /// For `promise`: the first later activity of this kind keeps the promise (e.g. a promised update is kept by
     /// the next `customer_update`). Without it, only an activity whose `ref` names the promise keeps it.
-    public var keptBy: Kind?
+    public var keptBy: Kind? {
+        get { details?.fields.keptBy }
+        set { change { $0.keptBy = newValue } }
+    }
 
     public init(
         id: String, kind: Kind, at: Date, actor: String? = nil, text: String? = nil, tag: String? = nil,
@@ -88,12 +113,44 @@ public struct Activity: Sendable, Hashable {
         self.at = at
         self.actor = actor
         self.text = text
-        self.tag = tag
-        self.status = status
-        self.person = person
-        self.due = due
-        self.quantity = quantity
-        self.ref = ref
-        self.keptBy = keptBy
+        let fields = Fields(tag: tag, status: status, person: person, due: due, quantity: quantity, ref: ref, keptBy: keptBy)
+        self.details = fields.isEmpty ? nil : Details(fields)
+    }
+
+    struct Fields: Hashable, Sendable {
+        var tag: String?
+        var status: String?
+        var person: String?
+        var due: Date?
+        var quantity: Int?
+        var ref: String?
+        var keptBy: Kind?
+
+        var isEmpty: Bool { self == Fields() }
+    }
+
+    final class Details: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private mutating func change(_ edit: (inout Fields) -> Void) {
+        var fields = details?.fields ?? Fields()
+        edit(&fields)
+        details = fields.isEmpty ? nil : Details(fields)
+    }
+
+    public static func == (a: Activity, b: Activity) -> Bool {
+        a.id == b.id && a.kind == b.kind && a.at == b.at && a.actor == b.actor && a.text == b.text
+            && (a.details?.fields ?? Fields()) == (b.details?.fields ?? Fields())
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(kind)
+        hasher.combine(at)
+        hasher.combine(actor)
+        hasher.combine(text)
+        hasher.combine(details?.fields ?? Fields())
     }
 }

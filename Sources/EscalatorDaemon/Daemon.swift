@@ -43,6 +43,9 @@ public actor Daemon {
     /// Reads the source as it stood at each cycle's `now` (as-of reads): for replaying history on a virtual clock.
     private let replay: Bool
 
+    /// Cases evaluated, rendered and committed together in one cycle.
+    public static let batchSize = 2_000
+
     /// What a cycle did.
     public struct CycleReport: Sendable {
         public var polled = false
@@ -135,27 +138,43 @@ public actor Daemon {
         }
         try await applyAcknowledgementChanges(now: now)
 
-        let decided = loop.tick(at: now, rules: rules) { cases[$0] }
+        // Evaluate, render and commit a batch of cases at a time: after a full read every open case may be due, and
+        // holding all their notices and emails at once would cost far more memory than the cases themselves. Each
+        // batch's states and notices commit together, so a crash between batches loses nothing: the rest are
+        // evaluated again after the restart.
         var commit = StateStore.Commit()
-        for (id, state, deadline) in loop.drainTouched() {
-            commit.states.append((id, state))
-            commit.deadlines.append((id, deadline))
-            evaluated.append(id)
-        }
-        // A closed case with nothing open is done with: it stays in the store only, so memory follows the open
-        // cases rather than every case ever read.
-        for id in evaluated {
-            if let subject = cases[id], loop.isSettled(subject) {
-                cases[id] = nil
-                loop.release(id)
-                released.insert(id)
+        var first = true
+        while first || loop.hasWork(at: now) {
+            if !first && !commit.isEmpty {
+                let queued = try await store.commit(commit, at: now)
+                report.queued += queued
+                if queued > 0 { faults.reach(.afterCommit) }
+                commit = StateStore.Commit()
             }
+            first = false
+            let decided = loop.tick(at: now, rules: rules, limit: Self.batchSize) { cases[$0] }
+            for (id, state, deadline) in loop.drainTouched() {
+                commit.states.append((id, state))
+                commit.deadlines.append((id, deadline))
+                evaluated.append(id)
+            }
+            // A closed case with nothing open is done with: it stays in the store only, so memory follows the open
+            // cases rather than every case ever read.
+            for id in evaluated {
+                if let subject = cases[id], loop.isSettled(subject) {
+                    cases[id] = nil
+                    loop.release(id)
+                    released.insert(id)
+                }
+            }
+            // Cases still waiting for a later batch are checked again after it.
+            evaluated.removeAll { !loop.isPending($0) }
+            for (notice, subject, state) in decided {
+                commit.notices.append(queued(notice, subject: subject, state: state))
+                report.notices.append(notice.id)
+            }
+            if !commit.states.isEmpty { breachedCount = nil }
         }
-        for (notice, subject, state) in decided {
-            commit.notices.append(queued(notice, subject: subject, state: state))
-            report.notices.append(notice.id)
-        }
-        if !commit.states.isEmpty { breachedCount = nil }
         report.status = await statusLine(now: now)
         // An idle cycle (nothing recorded, the same status) costs no write, save a heartbeat every 10 seconds.
         let idle = commit.isEmpty && report.status == lastStatus && metaWritten.map { abs(now.timeIntervalSince($0)) < 10 } == true
@@ -164,8 +183,9 @@ public actor Daemon {
             metaWritten = now
             lastStatus = report.status
         }
-        report.queued = commit.isEmpty ? 0 : try await store.commit(commit, at: now)
-        if report.queued > 0 { faults.reach(.afterCommit) }
+        let queued = commit.isEmpty ? 0 : try await store.commit(commit, at: now)
+        report.queued += queued
+        if queued > 0 { faults.reach(.afterCommit) }
         report.nextWake = min(nextPoll, loop.nextDeadline() ?? .distantFuture)
         return report
     }

@@ -109,10 +109,22 @@ public struct EscalationLoop: Sendable {
 
     public var pendingChanges: Int { changed.count }
 
-    /// Evaluates the changed cases and those due at `now`. `caseFor` gives a case as it stands at `now` (nil if it
-    /// is gone). Returns the notices, each with the case and state it was decided on.
+    /// Whether a case waits to be evaluated at the next tick.
+    public func isPending(_ id: String) -> Bool { changed.contains(id) }
+
+    /// Whether a tick at `now` has cases to evaluate: changed ones, or deadlines that are due.
+    public func hasWork(at now: Date) -> Bool {
+        !changed.isEmpty || queue.min.map { $0.due <= now } == true
+    }
+
+    /// Evaluates the changed cases and those due at `now`, at most `limit` of them (in id order; the others stay
+    /// pending for the next call, see `hasWork`). `caseFor` gives a case as it stands at `now` (nil if it is gone).
+    /// Returns the notices, each with the case and state it was decided on.
+    ///
+    /// A limit bounds what one call holds: the first tick after a full read may decide several notices for every
+    /// open case, and the daemon renders and commits them a batch at a time.
     public mutating func tick(
-        at now: Date, rules: Rules, caseFor: (String) -> Case?
+        at now: Date, rules: Rules, limit: Int = .max, caseFor: (String) -> Case?
     ) -> [(notice: Notice, subject: Case, state: EscalationState)] {
         var due = changed
         changed.removeAll(keepingCapacity: true)
@@ -123,10 +135,15 @@ public struct EscalationLoop: Sendable {
                 due.insert(top.id)
             }
         }
+        var order = due.sorted()
+        if order.count > limit {
+            changed.formUnion(order[limit...])
+            order.removeSubrange(limit...)
+        }
         var out: [(notice: Notice, subject: Case, state: EscalationState)] = []
         var work: [(id: String, subject: Case, before: EscalationState)] = []
-        work.reserveCapacity(due.count)
-        for id in due.sorted() {
+        work.reserveCapacity(order.count)
+        for id in order {
             guard let subject = caseFor(id) else {
                 forget(id)
                 continue

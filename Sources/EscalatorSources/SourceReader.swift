@@ -252,7 +252,9 @@ struct SourceReader: Sendable {
 
         func finish(_ batch: inout SourceBatch) {
             batch.problems += problems
-            for (slot, items) in activity {
+            // Each case's rows are let go as soon as the case holds its sorted copy.
+            for slot in Array(activity.keys) {
+                guard let items = activity.removeValue(forKey: slot) else { continue }
                 let subject = batch.cases[slot]
                 batch.cases[slot] = Case(
                     id: subject.id, kind: subject.kind, status: subject.status, owner: subject.owner, openedAt: subject.openedAt,
