@@ -1,7 +1,9 @@
 import Foundation
 
 /// One service level: which cases it covers, what it measures, in which calendar, and how it escalates.
-public struct Policy: Sendable {
+/// A policy is shared, never changed once built: a class, so that the many places an evaluation hands it on
+/// retain one object instead of copying every field.
+public final class Policy: Sendable {
     /// A date on the case that a deadline or a silence counts from.
     public enum DateField: String, Sendable, CaseIterable {
         case openedAt = "opened_at"

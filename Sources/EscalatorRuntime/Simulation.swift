@@ -59,6 +59,8 @@ public enum Simulation {
 
     /// A JSON string literal.
     static func quoted(_ text: String) -> String {
+        // Ids, names and times are plain ASCII with nothing to escape: one copy, no per-character work.
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) { return "\"" + text + "\"" }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

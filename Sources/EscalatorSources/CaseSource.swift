@@ -127,11 +127,24 @@ struct QueryBuilder {
 
     /// `column` at or after `from`, for SQLite, in a form its index on the column can serve. The exact test
     /// (`sqliteSeconds`) decides; two index ranges narrow what it runs on: numbers at or above the epoch seconds
-    /// (an index orders every number before every text, and '' is the least text), and texts from two days
-    /// before `from`'s date on, which every ISO 8601 text at or after `from` is, whatever its zone.
+    /// (an index orders every number before every text, and '' is the least text), and texts at or above
+    /// `from` less 26 hours, written "YYYY-MM-DD HH:MM:SS" in UTC.
+    ///
+    /// Why that text bound misses nothing: a text naming an instant at or after `from` reads, on its own clock,
+    /// at least `from` less its offset behind UTC (12 hours in any real zone, less than 24 in any ISO 8601 offset),
+    /// so later than the bound's reading. Its date is then after the bound's, or the same date with a later time;
+    /// a 'T' separator sorts after the bound's space, and a space-separated time compares digit by digit. The
+    /// hours to spare keep it strictly later, so a bare date or a time without seconds cannot fall on the bound
+    /// and sort before it as a prefix. (The bound used to be two days before `from`'s date: up to three days of
+    /// rows for the exact test on every poll, where this is about one.)
+    static func sqliteTextBound(from: Date) -> String {
+        let iso = UTCTimestamp.format(from.addingTimeInterval(-26 * 3600))
+        return String(iso.prefix(10)) + " " + String(iso.dropFirst(11).prefix(8))
+    }
+
     private func sqliteSince(_ column: String, from: Date) -> (sql: String, binds: [SourceValue]) {
         let seconds = Int64(from.timeIntervalSince1970.rounded(.down))
-        let bound = String(UTCTimestamp.format(from.addingTimeInterval(-2 * 86_400)).prefix(10))
+        let bound = Self.sqliteTextBound(from: from)
         let exact = sqliteSeconds(column, offset: settings.timeZone.secondsFromGMT(for: from))
         return ("((\(column) >= ? AND \(column) < '') OR (\(column) >= ? AND \(exact) >= ?))", [.integer(seconds), .text(bound), .integer(seconds)])
     }
