@@ -2,7 +2,7 @@ import EscalatorCore
 import Foundation
 
 extension RulesBuilder {
-    static let sourceKeys = ["driver", "path"] + PostgresEndpoint.keys + ["poll_every", "full_resync_every", "timezone", "cases", "activity", "directory"]
+    static let sourceKeys = ["driver", "path"] + PostgresEndpoint.keys + ["poll_every", "full_resync_every", "timezone", "timestamps", "cases", "activity", "directory"]
     static let sourceHints = ["password": "a password never goes in a rule file; use password_file, password_credential or passfile"]
 
     func buildSource() -> SourceSettings? {
@@ -46,6 +46,14 @@ extension RulesBuilder {
         if let value = mapping["timezone"], let id = sink.text(value, "timezone") {
             if let parsed = TimeZone(identifier: id) { zone = parsed } else {
                 reportUnknown(value, "time zone", id, among: TimeZone.knownTimeZoneIdentifiers)
+                ok = false
+            }
+        }
+
+        var timestamps = SourceSettings.TimestampForm.any
+        if let value = mapping["timestamps"], let name = sink.text(value, "timestamps") {
+            if let parsed = SourceSettings.TimestampForm(rawValue: name) { timestamps = parsed } else {
+                reportUnknown(value, "timestamp form", name, among: SourceSettings.TimestampForm.allCases.map(\.rawValue))
                 ok = false
             }
         }
@@ -116,7 +124,7 @@ extension RulesBuilder {
 
         let settings = SourceSettings(
             driver: driver, path: sqlitePath, endpoint: endpoint ?? PostgresEndpoint(), pollEvery: span("poll_every", .wall(seconds: 60)),
-            fullResyncEvery: span("full_resync_every", .wall(seconds: 3600)), timeZone: zone, cases: cases ?? .init(sql: "", columns: [:]),
+            fullResyncEvery: span("full_resync_every", .wall(seconds: 3600)), timeZone: zone, timestamps: timestamps, cases: cases ?? .init(sql: "", columns: [:]),
             attributes: attributes, change: change, activity: activity, kindNames: kindNames, directory: directoryQuery)
         return ok ? settings : nil
     }

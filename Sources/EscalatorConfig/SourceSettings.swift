@@ -58,6 +58,16 @@ public struct SourceSettings: Sendable, Hashable {
     public let fullResyncEvery: Span
     /// The zone of timestamps stored without one.
     public let timeZone: TimeZone
+    /// How the change column and the activity time are written (SQLite): `any` form, or only UTC text ending in Z
+    /// (and Unix seconds), which lets a poll read an exact index range.
+    public let timestamps: TimestampForm
+
+    public enum TimestampForm: String, Sendable, Hashable, CaseIterable {
+        /// Any ISO 8601 text, with or without a zone, or Unix seconds.
+        case any
+        /// ISO 8601 text in UTC ending in Z (`2026-03-02T09:30:00Z`, with or without a fraction), or Unix seconds.
+        case utc
+    }
     public let cases: Query
     /// Case columns copied into the case's attributes.
     public let attributes: [String]
@@ -69,7 +79,7 @@ public struct SourceSettings: Sendable, Hashable {
 
     init(
         driver: Driver, path: String?, endpoint: PostgresEndpoint, pollEvery: Span, fullResyncEvery: Span, timeZone: TimeZone,
-        cases: Query, attributes: [String], change: Change?, activity: Query?, kindNames: [String: Activity.Kind], directory: Query?
+        timestamps: TimestampForm = .any, cases: Query, attributes: [String], change: Change?, activity: Query?, kindNames: [String: Activity.Kind], directory: Query?
     ) {
         self.driver = driver
         self.path = path
@@ -86,6 +96,7 @@ public struct SourceSettings: Sendable, Hashable {
         self.pollEvery = pollEvery
         self.fullResyncEvery = fullResyncEvery
         self.timeZone = timeZone
+        self.timestamps = timestamps
         self.cases = cases
         self.attributes = attributes
         self.change = change

@@ -144,7 +144,9 @@ struct QueryBuilder {
 
     private func sqliteSince(_ column: String, from: Date) -> (sql: String, binds: [SourceValue]) {
         let seconds = Int64(from.timeIntervalSince1970.rounded(.down))
-        let bound = Self.sqliteTextBound(from: from)
+        // Declared UTC text sorts in time order: the range starts at `from`'s own second, so a poll reads only the
+        // rows since (`timestamps: utc`; a row written otherwise is found by the next full read).
+        let bound = settings.timestamps == .utc ? String(UTCTimestamp.format(from).dropLast()) : Self.sqliteTextBound(from: from)
         let exact = sqliteSeconds(column, offset: settings.timeZone.secondsFromGMT(for: from))
         return ("((\(column) >= ? AND \(column) < '') OR (\(column) >= ? AND \(exact) >= ?))", [.integer(seconds), .text(bound), .integer(seconds)])
     }

@@ -2,8 +2,10 @@
 public enum ReferenceSchema {
     /// A `source` section that reads this schema. `connection` holds the driver's own keys ("driver: sqlite",
     /// "path: …", "poll_every: 1m"), one per entry; `withDirectory` also reads people from the staff table.
+    /// With SQLite it declares `timestamps: utc`, which is how the schema's defaults and triggers write them.
     public static func sourceSection(_ connection: [String], withDirectory: Bool = false) -> String {
-        var lines = ["source:"] + connection.map { "  " + $0 } + [
+        let form = connection.contains("driver: sqlite") ? ["  timestamps: utc"] : []
+        var lines = ["source:"] + connection.map { "  " + $0 } + form + [
             "  cases:",
             "    query: SELECT * FROM orders",
             "    attributes: [sales_rep]",

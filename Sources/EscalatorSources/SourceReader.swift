@@ -191,6 +191,9 @@ struct SourceReader: Sendable {
                 return
             }
             cases.append(subject)
+            if case .timestamp(let column, _)? = reader.settings.change, let problem = reader.undeclaredForm(row[column], column: column) {
+                problems.append(SourceProblem(caseID: subject.id, query: "cases", message: problem, skipped: false))
+            }
             if let mark = reader.watermark(of: row) {
                 if newest.map({ mark > $0 }) ?? true { newest = mark }
                 hashes.append((subject.id, mark, subject.hashValue))
@@ -200,6 +203,25 @@ struct SourceReader: Sendable {
         func result(isComplete: Bool) -> (batch: SourceBatch, hashes: [(id: String, mark: Watermark, hash: Int)]) {
             (SourceBatch(cases: cases, problems: problems, cursor: SourceCursor(cases: newest), isComplete: isComplete), hashes)
         }
+    }
+
+    /// With `timestamps: utc` declared, why a time value is not in that form (nil if it is, or nothing is declared).
+    func undeclaredForm(_ value: SourceValue?, column: String) -> String? {
+        guard settings.timestamps == .utc, case .text(let text)? = value, !Self.isUTCText(text) else { return nil }
+        return "\(column) \"\(RowMapper.printable(text))\" is not UTC text ending in Z, as timestamps: utc declares; polls can miss changes to this case until the next full read"
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`: text that sorts in time order.
+    static func isUTCText(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.last == UInt8(ascii: "Z") else { return false }
+        let pattern = Array("0000-00-00T00:00:00".utf8)
+        for (byte, expected) in zip(bytes, pattern) {
+            if expected == UInt8(ascii: "0") { guard byte >= 0x30 && byte <= 0x39 else { return false } } else if byte != expected { return false }
+        }
+        let rest = bytes[19..<(bytes.count - 1)]
+        if rest.isEmpty { return true }
+        return rest.first == UInt8(ascii: ".") && rest.count > 1 && rest.dropFirst().allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
 
     func watermark(of row: RowMapper.Row) -> Watermark? {
@@ -246,6 +268,9 @@ struct SourceReader: Sendable {
             position += 1
             problems += rowProblems
             guard let caseID, let slot = index[caseID], let item else { return }
+            if let column = reader.settings.activity?.column("at"), let problem = reader.undeclaredForm(row[column], column: column) {
+                problems.append(SourceProblem(caseID: caseID, query: "activity", message: problem, skipped: false))
+            }
             activity[slot, default: []].append(item)
             if newest.map({ item.at > $0 }) ?? true { newest = item.at }
         }

@@ -167,6 +167,53 @@ func isoText(_ date: Date) -> String {
         #expect(next.changed.map(\.id).sorted() == ["A", "B", "C"])
     }
 
+    /// `timestamps: utc`: UTC text sorts in time order, so a poll reads an exact index range from the watermark
+    /// less the overlap. A row written in another form is reported at the full read, and an incremental poll does
+    /// not see its change (that is the declared trade), but the next full read does.
+    @Test func declaredUTCTimestampsReadAnExactRangeAndReportRowsWrittenOtherwise() async throws {
+        let db = try TestDatabase(.sqlite)
+        try db.addStaff()
+        for id in ["A", "B", "C"] {
+            try db.execute("INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('\(id)', 'rep3', '2026-03-01T08:00:00Z', '2026-03-01T09:00:00Z')")
+        }
+        try db.execute("INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('D', 'rep3', '2026-03-01T08:00:00Z', '2026-03-01 09:00:00')")
+        let yaml = db.sourceYAML().replacingOccurrences(of: "  cases:", with: "  timestamps: utc\n  cases:")
+        let settings = try db.settings(yaml)
+        #expect(settings.timestamps == .utc)
+        let poller = SourcePoller(source: try db.open(settings), settings: settings)
+        let start = iso("2026-03-01T09:30:00Z")
+        let first = await poller.poll(now: start)
+        #expect(first.changed.count == 4)
+        #expect(first.problems.map(\.caseID) == ["D"])
+        #expect(first.problems.first?.message.contains("is not UTC text ending in Z, as timestamps: utc declares") == true)
+        // The watermark is 09:00Z, the overlap 5 minutes: the range starts at 08:55:00.
+        try db.execute("""
+            UPDATE orders SET status = 'in_production', updated_at = '2026-03-01T08:55:00.250Z' WHERE id = 'A';
+            UPDATE orders SET status = 'in_production', updated_at = '2026-03-01T08:54:59Z' WHERE id = 'B';
+            UPDATE orders SET status = 'in_production', updated_at = '2026-03-01 10:00:00' WHERE id = 'C';
+            """)
+        let next = await poller.poll(now: start.addingTimeInterval(60))
+        #expect(!next.wasFullResync)
+        #expect(next.changed.map(\.id) == ["A"])
+        // The hourly full read finds the rest.
+        let full = await poller.poll(now: start.addingTimeInterval(3700))
+        #expect(full.wasFullResync)
+        #expect(full.changed.map(\.id).sorted() == ["B", "C"])
+    }
+
+    @Test func anUnknownTimestampFormIsAnErrorThatNamesTheChoices() throws {
+        let db = try TestDatabase(.sqlite)
+        let yaml = db.sourceYAML().replacingOccurrences(of: "  cases:", with: "  timestamps: utcc\n  cases:")
+        let config = try TemporaryDirectory("escalator-cfg")
+        defer { config.remove() }
+        try yaml.write(toFile: "\(config.path)/escalator.yaml", atomically: true, encoding: .utf8)
+        let result = ConfigLoader.load(directory: config.path)
+        #expect(result.configuration == nil)
+        let errors = result.diagnostics.filter { $0.severity == .error }.map(\.description)
+        #expect(errors.count == 1)
+        #expect(errors.first?.hasSuffix("escalator.yaml:4:15: error: unknown timestamp form \"utcc\"; did you mean \"utc\"?") == true, "\(errors)")
+    }
+
     @Test(arguments: Driver.allCases)
     func aVersionColumnWorksLikeATimestamp(driver: Driver) async throws {
         let db = try TestDatabase(driver)
