@@ -59,10 +59,14 @@ public final class PostgresCaseSource: CaseSource {
         }
         do {
             let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            var columns: ColumnIndex?
             for try await row in rows {
-                var values: RowMapper.Row = [:]
-                for cell in row { values[cell.columnName] = Self.value(cell) }
-                sink.take(values)
+                var values: [SourceValue] = []
+                values.reserveCapacity(row.count)
+                for cell in row { values.append(Self.value(cell)) }
+                let index = columns ?? ColumnIndex(row.map(\.columnName))
+                columns = index
+                sink.take(SourceRow(columns: index, values: values))
             }
         } catch {
             if connection.isClosed { await holder.reset() }

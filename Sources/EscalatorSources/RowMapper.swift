@@ -24,12 +24,55 @@ public struct RowError: Error, Sendable {
     init(_ message: String) { self.message = message }
 }
 
-/// Turns source rows (column → value) into cases, activity and people, following the configured mapping.
+/// The column names of one read, shared by all of its rows, and the positions of the columns a mapping reads,
+/// worked out once per read rather than looked up by name in every row.
+final class ColumnIndex: @unchecked Sendable {
+    let names: [String]
+    private let byName: [String: Int]
+    private let lock = NSLock()
+    private var resolved: [Int: [Int?]] = [:]
+
+    init(_ names: [String]) {
+        self.names = names
+        var byName: [String: Int] = [:]
+        // Of two columns with the same name, the last one is read.
+        for (position, name) in names.enumerated() { byName[name] = position }
+        self.byName = byName
+    }
+
+    func position(of name: String) -> Int? { byName[name] }
+
+    /// The positions of `columns` (nil where the read has no such column), computed on first use under `key`.
+    func positions(_ key: Int, _ columns: @autoclosure () -> [String]) -> [Int?] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = resolved[key] { return known }
+        let found = columns().map { byName[$0] }
+        resolved[key] = found
+        return found
+    }
+}
+
+/// One source row: its values by column position, with the read's column names.
+struct SourceRow: Sendable {
+    let columns: ColumnIndex
+    let values: [SourceValue]
+
+    subscript(name: String) -> SourceValue? { columns.position(of: name).map { values[$0] } }
+    subscript(position: Int?) -> SourceValue? { position.map { values[$0] } }
+}
+
+/// Turns source rows into cases, activity and people, following the configured mapping.
 ///
 /// Hostile data never gets through as is: ids must be short and plain, text is cut to a bounded length, control
 /// characters are replaced, and timestamps must parse and fall between 1970 and 3000.
 public struct RowMapper: Sendable {
-    public typealias Row = [String: SourceValue]
+    typealias Row = SourceRow
+
+    /// Which columns each kind of row is read from, in a fixed order the map functions index by.
+    private let caseColumns: [String]
+    private let activityColumns: [String]
+    private let personColumns: [String]
 
     public static let maxIDLength = 200
     public static let maxNameLength = 200
@@ -41,6 +84,9 @@ public struct RowMapper: Sendable {
     public init(settings: SourceSettings) {
         self.settings = settings
         self.timestamps = TimestampParser(timeZone: settings.timeZone)
+        caseColumns = SourceSettings.caseFields.map(settings.cases.column) + settings.attributes
+        activityColumns = settings.activity.map { query in SourceSettings.activityFields.map(query.column) } ?? []
+        personColumns = settings.directory.map { query in SourceSettings.directoryFields.map(query.column) } ?? []
     }
 
     /// A printable, bounded rendering of a raw value for diagnostics.
@@ -90,9 +136,8 @@ public struct RowMapper: Sendable {
         return text
     }
 
-    func date(_ row: Row, _ field: String, columns: SourceSettings.Query, problems: inout [String]) -> Date?? {
-        let value = row[columns.column(field)] ?? .null
-        switch timestamps.parse(value) {
+    func date(_ value: SourceValue?, _ field: String, problems: inout [String]) -> Date?? {
+        switch timestamps.parse(value ?? .null) {
         case .success(let date): return .some(date)
         case .failure(.unparsable(let text)): problems.append("\(field) \"\(Self.printable(text))\" is not a timestamp")
         case .failure(.outOfRange(let text)): problems.append("\(field) \(text) is out of range (1970 to 3000)")
@@ -102,52 +147,55 @@ public struct RowMapper: Sendable {
     }
 
     /// A case row; nil when the row cannot be used. Activity is attached by the caller.
-    public func mapCase(_ row: Row) -> (subject: Case?, problems: [SourceProblem]) {
-        let columns = settings.cases
+    func mapCase(_ row: Row) -> (subject: Case?, problems: [SourceProblem]) {
+        // caseFields order: id, kind, status, owner, opened_at, promised_at, closed_at; then the attributes.
+        let at = row.columns.positions(0, caseColumns)
         let id: String
-        switch Self.validID(row[columns.column("id")]) {
+        switch Self.validID(row[at[0]]) {
         case .success(let valid): id = valid
         case .failure(let error):
             let message = error.message
-            return (nil, [SourceProblem(caseID: row[columns.column("id")]?.text.map(Self.printable), query: "cases", message: message, skipped: true)])
+            return (nil, [SourceProblem(caseID: row[at[0]]?.text.map(Self.printable), query: "cases", message: message, skipped: true)])
         }
         var notes: [String] = []
-        let opened = date(row, "opened_at", columns: columns, problems: &notes)
+        let opened = date(row[at[4]], "opened_at", problems: &notes)
         guard case .some(.some(let openedAt)) = opened else {
             if case .some(.none) = opened { notes.append("opened_at is missing") }
             return (nil, notes.map { SourceProblem(caseID: id, query: "cases", message: $0, skipped: true) })
         }
         var attributes: [String: String] = [:]
-        for name in settings.attributes {
-            if let text = Self.cleanText(row[name], field: name, limit: Self.maxTextLength, problems: &notes) { attributes[name] = text }
+        for (offset, name) in settings.attributes.enumerated() {
+            if let text = Self.cleanText(row[at[7 + offset]], field: name, limit: Self.maxTextLength, problems: &notes) { attributes[name] = text }
         }
         let subject = Case(
             id: id,
-            kind: Self.cleanText(row[columns.column("kind")], field: "kind", limit: Self.maxNameLength, problems: &notes),
-            status: Self.cleanText(row[columns.column("status")], field: "status", limit: Self.maxNameLength, problems: &notes),
-            owner: Self.cleanText(row[columns.column("owner")], field: "owner", limit: Self.maxNameLength, problems: &notes),
+            kind: Self.cleanText(row[at[1]], field: "kind", limit: Self.maxNameLength, problems: &notes),
+            status: Self.cleanText(row[at[2]], field: "status", limit: Self.maxNameLength, problems: &notes),
+            owner: Self.cleanText(row[at[3]], field: "owner", limit: Self.maxNameLength, problems: &notes),
             openedAt: openedAt,
-            promisedAt: date(row, "promised_at", columns: columns, problems: &notes) ?? nil,
-            closedAt: date(row, "closed_at", columns: columns, problems: &notes) ?? nil,
+            promisedAt: date(row[at[5]], "promised_at", problems: &notes) ?? nil,
+            closedAt: date(row[at[6]], "closed_at", problems: &notes) ?? nil,
             attributes: attributes)
         return (subject, notes.map { SourceProblem(caseID: id, query: "cases", message: $0, skipped: false) })
     }
 
     /// An activity row: its case id and the activity; nil activity when the row cannot be used.
-    public func mapActivity(_ row: Row, position: Int) -> (caseID: String?, activity: Activity?, problems: [SourceProblem]) {
-        guard let columns = settings.activity else { return (nil, nil, []) }
+    func mapActivity(_ row: Row, position: Int) -> (caseID: String?, activity: Activity?, problems: [SourceProblem]) {
+        guard settings.activity != nil else { return (nil, nil, []) }
+        // activityFields order: id, case, kind, at, actor, text, tag, status, person, due, quantity, ref, kept_by.
+        let at = row.columns.positions(1, activityColumns)
         let caseID: String
-        switch Self.validID(row[columns.column("case")]) {
+        switch Self.validID(row[at[1]]) {
         case .success(let valid): caseID = valid
         case .failure(let error):
             let message = error.message
-            return (nil, nil, [SourceProblem(caseID: row[columns.column("case")]?.text.map(Self.printable), query: "activity", message: "case reference: \(message)", skipped: true)])
+            return (nil, nil, [SourceProblem(caseID: row[at[1]]?.text.map(Self.printable), query: "activity", message: "case reference: \(message)", skipped: true)])
         }
         var notes: [String] = []
         func problems(skipped: Bool) -> [SourceProblem] {
             notes.map { SourceProblem(caseID: caseID, query: "activity", message: $0, skipped: skipped) }
         }
-        guard let kindText = row[columns.column("kind")]?.text else {
+        guard let kindText = row[at[2]]?.text else {
             notes.append("activity kind is missing")
             return (caseID, nil, problems(skipped: true))
         }
@@ -155,59 +203,61 @@ public struct RowMapper: Sendable {
             notes.append("unknown activity kind \"\(Self.printable(kindText))\" (map it under source.activity.kinds)")
             return (caseID, nil, problems(skipped: true))
         }
-        let when = date(row, "at", columns: columns, problems: &notes)
-        guard case .some(.some(let at)) = when else {
+        let when = date(row[at[3]], "at", problems: &notes)
+        guard case .some(.some(let time)) = when else {
             if case .some(.none) = when { notes.append("activity time is missing") }
             return (caseID, nil, problems(skipped: true))
         }
         let id: String
-        switch Self.validID(row[columns.column("id")]) {
+        switch Self.validID(row[at[0]]) {
         case .success(let valid): id = valid
         case .failure:
             // Without a usable id the activity still counts; it gets one from its content, stable across polls.
-            id = "row-\(caseID.count)-\(kind.rawValue)-\(Int64(at.timeIntervalSince1970))-\(position)"
+            id = "row-\(caseID.count)-\(kind.rawValue)-\(Int64(time.timeIntervalSince1970))-\(position)"
         }
         var quantity: Int?
-        if let value = row[columns.column("quantity")], !value.isNull {
+        if let value = row[at[10]], !value.isNull {
             if case .integer(let number) = value, let small = Int(exactly: number), small >= 0 { quantity = small }
             else if let text = value.text, let number = Int(text), number >= 0 { quantity = number }
             else { notes.append("quantity \"\(Self.printable(value.text ?? "?"))\" is not a whole number; left out") }
         }
         var keptBy: Activity.Kind?
-        if let text = row[columns.column("kept_by")]?.text, !text.isEmpty {
+        if let text = row[at[12]]?.text, !text.isEmpty {
             keptBy = settings.kindNames[text] ?? Activity.Kind(rawValue: text)
             if keptBy == nil { notes.append("kept_by \"\(Self.printable(text))\" is not an activity kind; left out") }
         }
         let activity = Activity(
-            id: id, kind: kind, at: at,
-            actor: Self.cleanText(row[columns.column("actor")], field: "actor", limit: Self.maxNameLength, problems: &notes),
-            text: Self.cleanText(row[columns.column("text")], field: "text", limit: Self.maxTextLength, problems: &notes),
-            tag: Self.cleanText(row[columns.column("tag")], field: "tag", limit: Self.maxNameLength, problems: &notes),
-            status: Self.cleanText(row[columns.column("status")], field: "status", limit: Self.maxNameLength, problems: &notes),
-            person: Self.cleanText(row[columns.column("person")], field: "person", limit: Self.maxNameLength, problems: &notes),
-            due: date(row, "due", columns: columns, problems: &notes) ?? nil, quantity: quantity,
-            ref: Self.cleanText(row[columns.column("ref")], field: "ref", limit: Self.maxIDLength, problems: &notes),
+            id: id, kind: kind, at: time,
+            actor: Self.cleanText(row[at[4]], field: "actor", limit: Self.maxNameLength, problems: &notes),
+            text: Self.cleanText(row[at[5]], field: "text", limit: Self.maxTextLength, problems: &notes),
+            tag: Self.cleanText(row[at[6]], field: "tag", limit: Self.maxNameLength, problems: &notes),
+            status: Self.cleanText(row[at[7]], field: "status", limit: Self.maxNameLength, problems: &notes),
+            person: Self.cleanText(row[at[8]], field: "person", limit: Self.maxNameLength, problems: &notes),
+            due: date(row[at[9]], "due", problems: &notes) ?? nil, quantity: quantity,
+            ref: Self.cleanText(row[at[11]], field: "ref", limit: Self.maxIDLength, problems: &notes),
             keptBy: keptBy)
         return (caseID, activity, problems(skipped: false))
     }
 
     /// A directory row; nil when the row cannot be used.
-    public func mapPerson(_ row: Row) -> (person: Person?, problems: [SourceProblem]) {
-        guard let columns = settings.directory else { return (nil, []) }
+    func mapPerson(_ row: Row) -> (person: Person?, problems: [SourceProblem]) {
+        guard settings.directory != nil else { return (nil, []) }
+        // directoryFields order: id, name, email, supervisor, calendar.
+        let at = row.columns.positions(2, personColumns)
         let id: String
-        switch Self.validID(row[columns.column("id")]) {
+        switch Self.validID(row[at[0]]) {
         case .success(let valid): id = valid
         case .failure(let error):
             return (nil, [SourceProblem(caseID: nil, query: "directory", message: "person: \(error.message)", skipped: true)])
         }
         var notes: [String] = []
-        let name = Self.cleanText(row[columns.column("name")], field: "name", limit: Self.maxNameLength, problems: &notes) ?? id
-        guard let email = row[columns.column("email")]?.text, MailAddress.isValid(email) else {
-            let shown = row[columns.column("email")]?.text.map(Self.printable) ?? "(none)"
+        let name = Self.cleanText(row[at[1]], field: "name", limit: Self.maxNameLength, problems: &notes) ?? id
+        guard let email = row[at[2]]?.text, MailAddress.isValid(email) else {
+            let shown = row[at[2]]?.text.map(Self.printable) ?? "(none)"
             return (nil, [SourceProblem(caseID: nil, query: "directory", message: "person \(id): \"\(shown)\" is not an email address", skipped: true)])
         }
-        let supervisor = row[columns.column("supervisor")]?.text.flatMap { $0.isEmpty ? nil : $0 }
-        let calendar = row[columns.column("calendar")]?.text.flatMap { $0.isEmpty ? nil : $0 }
+        let supervisor = row[at[3]]?.text.flatMap { $0.isEmpty ? nil : $0 }
+        let calendar = row[at[4]]?.text.flatMap { $0.isEmpty ? nil : $0 }
         let person = Person(id: id, name: name, email: email, supervisor: supervisor, calendar: calendar)
         return (person, notes.map { SourceProblem(caseID: nil, query: "directory", message: "person \(id): \($0)", skipped: false) })
     }

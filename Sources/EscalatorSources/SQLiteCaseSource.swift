@@ -55,20 +55,23 @@ public final class SQLiteCaseSource: CaseSource {
         })
         do {
             try await queue.read { db in
-                let cursor = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+                let statement = try db.makeStatement(sql: sql)
+                let columns = ColumnIndex(statement.columnNames)
+                let cursor = try Row.fetchCursor(statement, arguments: arguments)
                 while let row = try cursor.next() {
-                    var values: RowMapper.Row = [:]
+                    var values: [SourceValue] = []
                     values.reserveCapacity(row.count)
-                    for (column, value) in row {
+                    for index in 0..<row.count {
+                        let value: DatabaseValue = row[index]
                         switch value.storage {
-                        case .null: values[column] = .null
-                        case .int64(let number): values[column] = .integer(number)
-                        case .double(let number): values[column] = .real(number)
-                        case .string(let text): values[column] = .text(text)
-                        case .blob(let data): values[column] = .bytes(data.count)
+                        case .null: values.append(.null)
+                        case .int64(let number): values.append(.integer(number))
+                        case .double(let number): values.append(.real(number))
+                        case .string(let text): values.append(.text(text))
+                        case .blob(let data): values.append(.bytes(data.count))
                         }
                     }
-                    sink.take(values)
+                    sink.take(SourceRow(columns: columns, values: values))
                 }
             }
         } catch {
