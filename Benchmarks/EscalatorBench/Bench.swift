@@ -183,6 +183,7 @@ enum Measurement {
         row.set("idle_tick_ms", idleTick * 1000)
         row.set("idle_changed", idleChanged)
         row.set("idle_notices", idleDue)
+        row.set("idle_evaluated", loop.lastTickEvaluated)
 
         // 1% of the cases change: their row is touched and each gets a customer message.
         let changed = max(1, cases / 100)
@@ -236,12 +237,19 @@ enum Measurement {
         // that each polls: nothing changed in the database and nothing fell due.
         var idle: [Double] = []
         var idleNotices = 0
+        var idleEvaluated = 0
         for minute in 1...3 {
-            idle.append(try await seconds { idleNotices += try await daemon.cycle(now: now.addingTimeInterval(Double(minute) * 61)).notices.count })
+            idle.append(try await seconds {
+                let report = try await daemon.cycle(now: now.addingTimeInterval(Double(minute) * 61))
+                idleNotices += report.notices.count
+                if minute > 1 { idleEvaluated += report.evaluated }
+            })
         }
         row.set("daemon_idle_first_ms", idle[0] * 1000)
         row.set("daemon_idle_ms", idle.dropFirst().reduce(0, +) / Double(idle.count - 1) * 1000)
         row.set("daemon_idle_notices", idleNotices)
+        // Cases that fell due in the minutes between those cycles: evaluated, so not a pure idle cycle.
+        row.set("daemon_idle_evaluated", idleEvaluated)
         let delivery = await daemon.delivery
         await daemon.close()
         try MailSpool(root: "\(work)/spool").prepare()

@@ -51,6 +51,8 @@ public actor Daemon {
         public var polled = false
         public var changedCases = 0
         public var queued = 0
+        /// Cases the engine evaluated (changed or due).
+        public var evaluated = 0
         public var notices: [String] = []
         /// The status line after the cycle.
         public var status = ""
@@ -153,6 +155,7 @@ public actor Daemon {
             }
             first = false
             let decided = loop.tick(at: now, rules: rules, limit: Self.batchSize) { cases[$0] }
+            report.evaluated += loop.lastTickEvaluated
             for (id, state, deadline) in loop.drainTouched() {
                 commit.states.append((id, state))
                 commit.deadlines.append((id, deadline))

@@ -109,6 +109,9 @@ public struct EscalationLoop: Sendable {
 
     public var pendingChanges: Int { changed.count }
 
+    /// How many cases the last tick evaluated (for the benchmark's idle figures).
+    public private(set) var lastTickEvaluated = 0
+
     /// Whether a case waits to be evaluated at the next tick.
     public func isPending(_ id: String) -> Bool { changed.contains(id) }
 
@@ -151,6 +154,7 @@ public struct EscalationLoop: Sendable {
             work.append((id, subject, states[id] ?? .empty))
         }
         let results = Self.evaluateAll(work, rules: rules, now: now)
+        lastTickEvaluated = work.count
         for ((id, subject, before), result) in zip(work, results) {
             keep(result.state, for: id)
             if result.state != before || result.nextDeadline != deadlines[id] { touched.insert(id) }
