@@ -234,13 +234,14 @@ enum Measurement {
         row.set("daemon_first_cycle_s", try await seconds { queued = try await daemon.cycle(now: now).queued })
         row.set("daemon_queued", queued)
         // Idle cycles of the daemon itself (poll, acknowledgements, tick, status, state store), a minute apart so
-        // that each polls: nothing changed in the database and nothing fell due.
+        // that each polls. The last change (the 1% touched above, 30 s after `now`) must be older than the
+        // overlap (5 minutes), or every poll would read those rows again: the first idle cycle is 400 s after.
         var idle: [Double] = []
         var idleNotices = 0
         var idleEvaluated = 0
         for minute in 1...3 {
             idle.append(try await seconds {
-                let report = try await daemon.cycle(now: now.addingTimeInterval(Double(minute) * 61))
+                let report = try await daemon.cycle(now: now.addingTimeInterval(339 + Double(minute) * 61))
                 idleNotices += report.notices.count
                 if minute > 1 { idleEvaluated += report.evaluated }
             })
