@@ -16,6 +16,11 @@ public struct EscalationLoop: Sendable {
     /// The deadline in force per case; queue entries that disagree are stale and skipped.
     private var deadlines: [String: Date] = [:]
     private var changed: Set<String> = []
+    /// Cases left over by a tick that hit its limit, in descending id order (the next is last), and the same as a
+    /// set. Kept sorted across ticks: sorting every pending case again for each batch of a million would cost more
+    /// than evaluating them.
+    private var backlog: [String] = []
+    private var backlogSet: Set<String> = []
     /// Cases whose state or deadline changed since the last `drainTouched()`.
     private var touched: Set<String> = []
 
@@ -30,12 +35,13 @@ public struct EscalationLoop: Sendable {
     public mutating func forget(_ id: String) {
         if deadlines.removeValue(forKey: id) != nil { touched.insert(id) }
         changed.remove(id)
+        backlogSet.remove(id)
     }
 
     /// Whether a case is finished with: it is closed, nothing of it is open, and it has no deadline. Its state
     /// only records the past, and a daemon may drop it from memory (`release`) and keep it in its store.
     public func isSettled(_ subject: Case) -> Bool {
-        guard subject.closedAt != nil, deadlines[subject.id] == nil, !changed.contains(subject.id) else { return false }
+        guard subject.closedAt != nil, deadlines[subject.id] == nil, !isPending(subject.id) else { return false }
         return states[subject.id].map { state in state.occurrences.allSatisfy { $0.clearedAt != nil } } ?? true
     }
 
@@ -107,17 +113,17 @@ public struct EscalationLoop: Sendable {
         return queue.min?.due
     }
 
-    public var pendingChanges: Int { changed.count }
+    public var pendingChanges: Int { changed.count + backlogSet.count }
 
     /// How many cases the last tick evaluated (for the benchmark's idle figures).
     public private(set) var lastTickEvaluated = 0
 
     /// Whether a case waits to be evaluated at the next tick.
-    public func isPending(_ id: String) -> Bool { changed.contains(id) }
+    public func isPending(_ id: String) -> Bool { changed.contains(id) || backlogSet.contains(id) }
 
     /// Whether a tick at `now` has cases to evaluate: changed ones, or deadlines that are due.
     public func hasWork(at now: Date) -> Bool {
-        !changed.isEmpty || queue.min.map { $0.due <= now } == true
+        !changed.isEmpty || !backlogSet.isEmpty || queue.min.map { $0.due <= now } == true
     }
 
     /// Evaluates the changed cases and those due at `now`, at most `limit` of them (in id order; the others stay
@@ -138,10 +144,35 @@ public struct EscalationLoop: Sendable {
                 due.insert(top.id)
             }
         }
-        var order = due.sorted()
-        if order.count > limit {
-            changed.formUnion(order[limit...])
-            order.removeSubrange(limit...)
+        var order: [String]
+        if backlogSet.isEmpty && due.count <= limit {
+            order = due.sorted()
+        } else {
+            // Merge what is newly due into the sorted backlog (descending), then take the lowest ids from its end.
+            let fresh = due.subtracting(backlogSet).sorted(by: >)
+            if !fresh.isEmpty {
+                let old = backlog.filter { backlogSet.contains($0) }
+                backlog = []
+                backlog.reserveCapacity(old.count + fresh.count)
+                var i = 0
+                var j = 0
+                while i < old.count || j < fresh.count {
+                    if j == fresh.count || (i < old.count && old[i] > fresh[j]) {
+                        backlog.append(old[i])
+                        i += 1
+                    } else {
+                        backlog.append(fresh[j])
+                        j += 1
+                    }
+                }
+                backlogSet.formUnion(fresh)
+            }
+            order = []
+            order.reserveCapacity(min(limit, backlogSet.count))
+            while order.count < limit, let id = backlog.popLast() {
+                // Forgotten cases are dropped from the set only; skip them here.
+                if backlogSet.remove(id) != nil { order.append(id) }
+            }
         }
         var out: [(notice: Notice, subject: Case, state: EscalationState)] = []
         var work: [(id: String, subject: Case, before: EscalationState)] = []

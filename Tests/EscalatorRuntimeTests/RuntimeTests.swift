@@ -66,6 +66,43 @@ extension EscalationLoopTests {
     }
 }
 
+extension EscalationLoopTests {
+    /// A tick with a limit takes the lowest ids first and leaves the rest pending; the rest, and what changes
+    /// meanwhile, all come in later ticks, each once; a case forgotten meanwhile does not.
+    @Test func aLimitedTickLeavesTheRestForTheNextAndLosesNothing() throws {
+        let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        var loop = EscalationLoop()
+        let ids = (0..<1000).map { "C\(String($0).leftPadded(4))" }
+        for id in ids.reversed() { loop.markChanged(id) }
+        var seen: [String] = []
+        let now = DemoStory.order.openedAt
+        _ = loop.tick(at: now, rules: rules, limit: 300) { id in
+            seen.append(id)
+            return nil
+        }
+        #expect(seen == Array(ids.prefix(300)))
+        #expect(loop.pendingChanges == 700 && loop.hasWork(at: now) && loop.isPending("C0999"))
+        loop.forget("C0500")
+        loop.markChanged("A-new")
+        loop.markChanged("C0100")
+        loop.markChanged("C0400")  // already pending: still evaluated once
+        var rounds = 1
+        while loop.hasWork(at: now) {
+            _ = loop.tick(at: now, rules: rules, limit: 300) { id in
+                seen.append(id)
+                return nil
+            }
+            rounds += 1
+        }
+        #expect(rounds == 4)
+        #expect(seen.count == 1000 - 1 + 2)
+        #expect(Set(seen).count == 1000)  // C0100 twice, A-new once, C0500 never
+        #expect(!seen.contains("C0500") && seen.filter { $0 == "C0100" }.count == 2 && seen.contains("A-new"))
+        #expect(seen.filter { $0 == "C0400" }.count == 1)
+        #expect(loop.pendingChanges == 0)
+    }
+}
+
 @Suite struct DemoTests {
     @Test func theDemoWritesADatabaseAndAConfigurationThatLoadsAndReadsIt() async throws {
         let directory = try TemporaryDirectory("escalator-demo")
