@@ -51,9 +51,9 @@ extension RulesBuilder {
         }
 
         var timestamps = SourceSettings.TimestampForm.any
-        if let value = mapping["timestamps"], let name = sink.text(value, "timestamps") {
+        if let name = mapping.optionalText("timestamps", ok: &ok) {
             if let parsed = SourceSettings.TimestampForm(rawValue: name) { timestamps = parsed } else {
-                reportUnknown(value, "timestamp form", name, among: SourceSettings.TimestampForm.allCases.map(\.rawValue))
+                reportUnknown(mapping["timestamps"]!, "timestamp form", name, among: SourceSettings.TimestampForm.allCases.map(\.rawValue))
                 ok = false
             }
         }

@@ -47,6 +47,8 @@ public struct BusinessCalendar: Sendable {
     var hasTable: Bool { storage.table != nil }
     /// Open intervals of days outside the table, kept once computed.
     private var cache: DayCache { storage.cache }
+    /// A 24x7 calendar in the same zone (this one, if it is 24x7): wall spans count in it.
+    public var wall: BusinessCalendar { storage.wallCalendar ?? self }
 
     /// Everything in one shared object: policies and steps pass calendars around by value, and copying one
     /// reference is cheaper than copying (and retaining) each field.
@@ -74,8 +76,6 @@ public struct BusinessCalendar: Sendable {
             self.table = table
             self.wallCalendar = isAlwaysOpen ? nil : BusinessCalendar(alwaysOpenNamed: "24x7", timeZone: timeZone)
         }
-
-        var wall: BusinessCalendar { wallCalendar ?? BusinessCalendar(alwaysOpenNamed: "24x7", timeZone: timeZone) }
     }
 
     private let storage: Storage
@@ -120,16 +120,22 @@ public struct BusinessCalendar: Sendable {
         return seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
     }
 
-    /// The open intervals of a day by number.
+    /// The open intervals of a day by number: from the table, else worked out and kept.
     private func intervals(day: Int) -> [DateInterval] {
         if let table, let index = table.index(of: day) { return table.intervals[index] }
-        return openIntervals(on: LocalDate(daysSinceEpoch: day))
+        guard isWorking(day: day) else { return [] }
+        if let known = cache.intervals(day) { return known }
+        let date = LocalDate(daysSinceEpoch: day)
+        let intervals = Self.intervals(of: date, hours: weekly[date.weekday], offset: offset(at:))
+        cache.store(day, intervals)
+        return intervals
     }
 
-    /// Whether a day by number is a working day.
+    /// Whether a day by number is a working day: it has opening hours and is not a holiday.
     private func isWorking(day: Int) -> Bool {
         if let table, let index = table.index(of: day) { return table.working[index] }
-        return isWorkingDay(LocalDate(daysSinceEpoch: day))
+        let date = LocalDate(daysSinceEpoch: day)
+        return !weekly[date.weekday].isEmpty && !holidays.contains(date)
     }
 
     /// Seconds since local midnight of the instant's local date (wall-clock reading).
@@ -145,11 +151,7 @@ public struct BusinessCalendar: Sendable {
 
     /// The instant at which local `date` reads `seconds` past midnight; 24:00 is the next midnight.
     public func localInstant(_ date: LocalDate, secondsOfDay seconds: Int) -> Date {
-        Date(timeIntervalSince1970: Self.localInstant(date, seconds, offset: offset(at:)))
-    }
-
-    static func localInstant(_ date: LocalDate, _ seconds: Int, offset: (Double) -> Int) -> Double {
-        localInstant(date.daysSinceEpoch, seconds, offset: offset)
+        Date(timeIntervalSince1970: Self.localInstant(date.daysSinceEpoch, seconds, offset: offset(at:)))
     }
 
     static func localInstant(_ day: Int, _ seconds: Int, offset: (Double) -> Int) -> Double {
@@ -167,8 +169,8 @@ public struct BusinessCalendar: Sendable {
     /// One day's open intervals from its weekday's hours.
     static func intervals(of date: LocalDate, hours: [TimeRange], offset: (Double) -> Int) -> [DateInterval] {
         hours.compactMap { range -> DateInterval? in
-            let start = localInstant(date, range.startMinute * 60, offset: offset)
-            let end = localInstant(date, range.endMinute * 60, offset: offset)
+            let start = localInstant(date.daysSinceEpoch, range.startMinute * 60, offset: offset)
+            let end = localInstant(date.daysSinceEpoch, range.endMinute * 60, offset: offset)
             // A range that a DST jump swallows whole has no length.
             return end > start ? DateInterval(start: Date(timeIntervalSince1970: start), end: Date(timeIntervalSince1970: end)) : nil
         }
@@ -177,22 +179,10 @@ public struct BusinessCalendar: Sendable {
     public func isHoliday(_ date: LocalDate) -> Bool { holidays.contains(date) }
 
     /// A working day has opening hours and is not a holiday.
-    public func isWorkingDay(_ date: LocalDate) -> Bool {
-        let day = date.daysSinceEpoch
-        if let table, let index = table.index(of: day) { return table.working[index] }
-        return !weekly[date.weekday].isEmpty && !holidays.contains(date)
-    }
+    public func isWorkingDay(_ date: LocalDate) -> Bool { isWorking(day: date.daysSinceEpoch) }
 
     /// The open intervals of one local date, in order; empty on holidays and closed weekdays.
-    public func openIntervals(on date: LocalDate) -> [DateInterval] {
-        let key = date.daysSinceEpoch
-        if let table, let index = table.index(of: key) { return table.intervals[index] }
-        guard isWorkingDay(date) else { return [] }
-        if let known = cache.intervals(key) { return known }
-        let intervals = Self.intervals(of: date, hours: weekly[date.weekday], offset: offset(at:))
-        cache.store(key, intervals)
-        return intervals
-    }
+    public func openIntervals(on date: LocalDate) -> [DateInterval] { intervals(day: date.daysSinceEpoch) }
 
     // MARK: Queries
 
@@ -298,7 +288,6 @@ public struct BusinessCalendar: Sendable {
         if !span.isBusiness {
             let seconds = TimeInterval(span.fixedSeconds!)
             if pauses.isEmpty { return instant.addingTimeInterval(seconds) }
-            let wall = isAlwaysOpen ? self : storage.wall
             return wall.adding(seconds: seconds, to: instant, excluding: pauses)
         }
         if let seconds = span.fixedSeconds {

@@ -97,7 +97,7 @@ public final class Policy: Sendable {
         self.pauseWhile = pauseWhile
         self.until = until
         self.calendar = calendar
-        self.wallCalendar = calendar.isAlwaysOpen ? calendar : .alwaysOpen(timeZone: calendar.timeZone)
+        self.wallCalendar = calendar.wall
         self.warning = warning
         self.ladder = ladder
     }

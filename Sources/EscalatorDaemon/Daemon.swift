@@ -145,15 +145,7 @@ public actor Daemon {
         // batch's states and notices commit together, so a crash between batches loses nothing: the rest are
         // evaluated again after the restart.
         var commit = StateStore.Commit()
-        var first = true
-        while first || loop.hasWork(at: now) {
-            if !first && !commit.isEmpty {
-                let queued = try await store.commit(commit, at: now)
-                report.queued += queued
-                if queued > 0 { faults.reach(.afterCommit) }
-                commit = StateStore.Commit()
-            }
-            first = false
+        while true {
             let decided = loop.tick(at: now, rules: rules, limit: Self.batchSize) { cases[$0] }
             report.evaluated += loop.lastTickEvaluated
             for (id, state, deadline) in loop.drainTouched() {
@@ -177,6 +169,10 @@ public actor Daemon {
                 report.notices.append(notice.id)
             }
             if !commit.states.isEmpty { breachedCount = nil }
+            guard loop.hasWork(at: now) else { break }
+            // More batches follow: this one commits now.
+            try await write(commit, at: now, into: &report)
+            commit = StateStore.Commit()
         }
         report.status = await statusLine(now: now)
         // An idle cycle (nothing recorded, the same status) costs no write, save a heartbeat every 10 seconds.
@@ -186,11 +182,17 @@ public actor Daemon {
             metaWritten = now
             lastStatus = report.status
         }
-        let queued = commit.isEmpty ? 0 : try await store.commit(commit, at: now)
-        report.queued += queued
-        if queued > 0 { faults.reach(.afterCommit) }
+        try await write(commit, at: now, into: &report)
         report.nextWake = min(nextPoll, loop.nextDeadline() ?? .distantFuture)
         return report
+    }
+
+    /// Commits what a batch recorded, if anything, and counts the notices it queued.
+    private func write(_ commit: StateStore.Commit, at now: Date, into report: inout CycleReport) async throws {
+        guard !commit.isEmpty else { return }
+        let queued = try await store.commit(commit, at: now)
+        report.queued += queued
+        if queued > 0 { faults.reach(.afterCommit) }
     }
 
     private func queued(_ notice: Notice, subject: Case, state: EscalationState) -> StateStore.QueuedNotice {

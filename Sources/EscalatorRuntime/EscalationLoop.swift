@@ -148,23 +148,11 @@ public struct EscalationLoop: Sendable {
         if backlogSet.isEmpty && due.count <= limit {
             order = due.sorted()
         } else {
-            // Merge what is newly due into the sorted backlog (descending), then take the lowest ids from its end.
-            let fresh = due.subtracting(backlogSet).sorted(by: >)
+            // Add what is newly due to the backlog (sorted descending), then take the lowest ids from its end. Within
+            // one daemon cycle only the first call adds anything; the later ones just take.
+            let fresh = due.subtracting(backlogSet)
             if !fresh.isEmpty {
-                let old = backlog.filter { backlogSet.contains($0) }
-                backlog = []
-                backlog.reserveCapacity(old.count + fresh.count)
-                var i = 0
-                var j = 0
-                while i < old.count || j < fresh.count {
-                    if j == fresh.count || (i < old.count && old[i] > fresh[j]) {
-                        backlog.append(old[i])
-                        i += 1
-                    } else {
-                        backlog.append(fresh[j])
-                        j += 1
-                    }
-                }
+                backlog = (backlog.filter { backlogSet.contains($0) } + fresh).sorted(by: >)
                 backlogSet.formUnion(fresh)
             }
             order = []

@@ -27,13 +27,14 @@ public struct RowError: Error, Sendable {
 /// The column names of one read, shared by all of its rows, and the positions of the columns a mapping reads,
 /// worked out once per read rather than looked up by name in every row.
 final class ColumnIndex: @unchecked Sendable {
-    let names: [String]
+    /// Which mapping a set of positions is for.
+    enum Layout { case cases, activity, directory }
+
     private let byName: [String: Int]
     private let lock = NSLock()
-    private var resolved: [Int: [Int?]] = [:]
+    private var resolved: [Layout: [Int?]] = [:]
 
     init(_ names: [String]) {
-        self.names = names
         var byName: [String: Int] = [:]
         // Of two columns with the same name, the last one is read.
         for (position, name) in names.enumerated() { byName[name] = position }
@@ -42,13 +43,13 @@ final class ColumnIndex: @unchecked Sendable {
 
     func position(of name: String) -> Int? { byName[name] }
 
-    /// The positions of `columns` (nil where the read has no such column), computed on first use under `key`.
-    func positions(_ key: Int, _ columns: @autoclosure () -> [String]) -> [Int?] {
+    /// The positions of `columns` (nil where the read has no such column), computed on first use for `layout`.
+    func positions(_ layout: Layout, _ columns: @autoclosure () -> [String]) -> [Int?] {
         lock.lock()
         defer { lock.unlock() }
-        if let known = resolved[key] { return known }
+        if let known = resolved[layout] { return known }
         let found = columns().map { byName[$0] }
-        resolved[key] = found
+        resolved[layout] = found
         return found
     }
 }
@@ -149,7 +150,7 @@ public struct RowMapper: Sendable {
     /// A case row; nil when the row cannot be used. Activity is attached by the caller.
     func mapCase(_ row: Row) -> (subject: Case?, problems: [SourceProblem]) {
         // caseFields order: id, kind, status, owner, opened_at, promised_at, closed_at; then the attributes.
-        let at = row.columns.positions(0, caseColumns)
+        let at = row.columns.positions(.cases, caseColumns)
         let id: String
         switch Self.validID(row[at[0]]) {
         case .success(let valid): id = valid
@@ -183,7 +184,7 @@ public struct RowMapper: Sendable {
     func mapActivity(_ row: Row, position: Int) -> (caseID: String?, activity: Activity?, problems: [SourceProblem]) {
         guard settings.activity != nil else { return (nil, nil, []) }
         // activityFields order: id, case, kind, at, actor, text, tag, status, person, due, quantity, ref, kept_by.
-        let at = row.columns.positions(1, activityColumns)
+        let at = row.columns.positions(.activity, activityColumns)
         let caseID: String
         switch Self.validID(row[at[1]]) {
         case .success(let valid): caseID = valid
@@ -243,7 +244,7 @@ public struct RowMapper: Sendable {
     func mapPerson(_ row: Row) -> (person: Person?, problems: [SourceProblem]) {
         guard settings.directory != nil else { return (nil, []) }
         // directoryFields order: id, name, email, supervisor, calendar.
-        let at = row.columns.positions(2, personColumns)
+        let at = row.columns.positions(.directory, personColumns)
         let id: String
         switch Self.validID(row[at[0]]) {
         case .success(let valid): id = valid

@@ -191,7 +191,7 @@ struct SourceReader: Sendable {
                 return
             }
             cases.append(subject)
-            if case .timestamp(let column, _)? = reader.settings.change, let problem = reader.undeclaredForm(row[column], column: column) {
+            if case .timestamp(let column, _)? = reader.settings.change, let problem = reader.undeclaredForm(row, column: column) {
                 problems.append(SourceProblem(caseID: subject.id, query: "cases", message: problem, skipped: false))
             }
             if let mark = reader.watermark(of: row) {
@@ -206,8 +206,8 @@ struct SourceReader: Sendable {
     }
 
     /// With `timestamps: utc` declared, why a time value is not in that form (nil if it is, or nothing is declared).
-    func undeclaredForm(_ value: SourceValue?, column: String) -> String? {
-        guard settings.timestamps == .utc, case .text(let text)? = value, !Self.isUTCText(text) else { return nil }
+    func undeclaredForm(_ row: RowMapper.Row, column: String) -> String? {
+        guard settings.timestamps == .utc, case .text(let text)? = row[column], !Self.isUTCText(text) else { return nil }
         return "\(column) \"\(RowMapper.printable(text))\" is not UTC text ending in Z, as timestamps: utc declares; polls can miss changes to this case until the next full read"
     }
 
@@ -268,7 +268,7 @@ struct SourceReader: Sendable {
             position += 1
             problems += rowProblems
             guard let caseID, let slot = index[caseID], let item else { return }
-            if let column = reader.settings.activity?.column("at"), let problem = reader.undeclaredForm(row[column], column: column) {
+            if let column = reader.settings.activity?.column("at"), let problem = reader.undeclaredForm(row, column: column) {
                 problems.append(SourceProblem(caseID: caseID, query: "activity", message: problem, skipped: false))
             }
             activity[slot, default: []].append(item)
@@ -285,7 +285,6 @@ struct SourceReader: Sendable {
                     id: subject.id, kind: subject.kind, status: subject.status, owner: subject.owner, openedAt: subject.openedAt,
                     promisedAt: subject.promisedAt, closedAt: subject.closedAt, attributes: subject.attributes, activity: items)
             }
-            activity = [:]
             batch.cursor.activity = newest
         }
     }
