@@ -169,11 +169,16 @@ enum Measurement {
         // Idle: nothing changed since the full read, 30 seconds later (whatever falls due in them is evaluated).
         let idleAt = now.addingTimeInterval(30)
         var idleChanged = 0
+        var idleRowsRead = 0
         var idleDue = 0
         let repeats = Int(ProcessInfo.processInfo.environment["ESCALATOR_BENCH_IDLE_REPEATS"] ?? "") ?? 1
         let idlePoll = await seconds {
             for _ in 0..<repeats {
-                let one = await seconds { idleChanged = await poller.poll(now: idleAt).changed.count }
+                let one = await seconds {
+                    let outcome = await poller.poll(now: idleAt)
+                    idleChanged = outcome.changed.count
+                    idleRowsRead = outcome.rowsRead
+                }
                 if repeats > 1 { FileHandle.standardError.write(Data("idle poll \(Int(one * 1000)) ms\n".utf8)) }
             }
         } / Double(repeats)
@@ -182,6 +187,7 @@ enum Measurement {
         row.set("idle_poll_ms", idlePoll * 1000)
         row.set("idle_tick_ms", idleTick * 1000)
         row.set("idle_changed", idleChanged)
+        row.set("idle_rows_read", idleRowsRead)
         row.set("idle_notices", idleDue)
         row.set("idle_evaluated", loop.lastTickEvaluated)
 
@@ -234,16 +240,21 @@ enum Measurement {
         row.set("daemon_first_cycle_s", try await seconds { queued = try await daemon.cycle(now: now).queued })
         row.set("daemon_queued", queued)
         // Idle cycles of the daemon itself (poll, acknowledgements, tick, status, state store), a minute apart so
-        // that each polls. The last change (the 1% touched above, 30 s after `now`) must be older than the
-        // overlap (5 minutes), or every poll would read those rows again: the first idle cycle is 400 s after.
+        // that each polls. The first reads again the rows touched above (30 s after `now`): the clock of the poll
+        // before it (`now`) is not yet an overlap (5 minutes) past them. The next two read nothing, and are the
+        // figure.
         var idle: [Double] = []
         var idleNotices = 0
         var idleEvaluated = 0
+        var idleRowsRead = 0
         for minute in 1...3 {
             idle.append(try await seconds {
                 let report = try await daemon.cycle(now: now.addingTimeInterval(339 + Double(minute) * 61))
                 idleNotices += report.notices.count
-                if minute > 1 { idleEvaluated += report.evaluated }
+                if minute > 1 {
+                    idleEvaluated += report.evaluated
+                    idleRowsRead += report.rowsRead
+                }
             })
         }
         row.set("daemon_idle_first_ms", idle[0] * 1000)
@@ -251,6 +262,7 @@ enum Measurement {
         row.set("daemon_idle_notices", idleNotices)
         // Cases that fell due in the minutes between those cycles: evaluated, so not a pure idle cycle.
         row.set("daemon_idle_evaluated", idleEvaluated)
+        row.set("daemon_idle_rows_read", idleRowsRead)
         let delivery = await daemon.delivery
         await daemon.close()
         try MailSpool(root: "\(work)/spool").prepare()

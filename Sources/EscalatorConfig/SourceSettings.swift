@@ -31,6 +31,13 @@ public struct SourceSettings: Sendable, Hashable {
         case timestamp(column: String, overlap: Span)
         /// A monotonically increasing integer column; the last `overlap` versions are read again.
         case version(column: String, overlap: Int64)
+
+        /// The change column.
+        public var column: String {
+            switch self {
+            case .timestamp(let column, _), .version(let column, _): return column
+            }
+        }
     }
 
     /// A query and how its columns map onto the model's fields.

@@ -50,6 +50,8 @@ public actor Daemon {
     public struct CycleReport: Sendable {
         public var polled = false
         public var changedCases = 0
+        /// Rows the poll read from the order database.
+        public var rowsRead = 0
         public var queued = 0
         /// Cases the engine evaluated (changed or due).
         public var evaluated = 0
@@ -114,6 +116,7 @@ public actor Daemon {
         if now >= nextPoll, let poller {
             report.polled = true
             let outcome = await poller.poll(now: now, asOf: replay ? now : nil)
+            report.rowsRead = outcome.rowsRead
             lastPoll = now
             nextPoll = outcome.nextPoll
             record(outcome, now: now)

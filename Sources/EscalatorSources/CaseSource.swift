@@ -10,6 +10,10 @@ public protocol CaseSource: Sendable {
     func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch
     /// The people of the directory query; nil when none is configured.
     func readDirectory() async throws -> (people: [Person], problems: [SourceProblem])?
+    /// The database's clock, read just before a poll: a row stamped `overlap` before it has committed by then, so
+    /// the poll after next need not read it again (see `SourceReader.readStart`). SQLite has no server and is
+    /// written on this host, so its clock is the caller's `now` (a virtual one in the demo and the tests).
+    func clock(now: Date) async throws -> Date
     /// Checks that the database answers (a trivial query), without reading any case.
     func probe() async throws
     /// Releases connections. The source is not used afterwards.
@@ -37,11 +41,14 @@ public struct SourceCursor: Sendable, Hashable {
     public var activity: Date?
     /// The rows of the overlap window as last read; nil when not known (then nothing read again is skipped).
     public var recent: RecentRows?
+    /// The database's clock just before the read began; nil when not asked (as-of reads, direct calls).
+    public var clock: Date?
 
-    public init(cases: Watermark? = nil, activity: Date? = nil, recent: RecentRows? = nil) {
+    public init(cases: Watermark? = nil, activity: Date? = nil, recent: RecentRows? = nil, clock: Date? = nil) {
         self.cases = cases
         self.activity = activity
         self.recent = recent
+        self.clock = clock
     }
 
     /// The later of each part, and the newer window.
@@ -49,8 +56,17 @@ public struct SourceCursor: Sendable, Hashable {
         SourceCursor(
             cases: [cases, other.cases].compactMap { $0 }.max(),
             activity: [activity, other.activity].compactMap { $0 }.max(),
-            recent: other.recent ?? recent)
+            recent: other.recent ?? recent,
+            clock: [clock, other.clock].compactMap { $0 }.max())
     }
+}
+
+/// Where a poll's range read on a change column starts.
+public enum ReadStart: Sendable, Hashable {
+    /// At this mark or later.
+    case from(Watermark)
+    /// Only later than this mark.
+    case after(Watermark)
 }
 
 /// What the last read saw in the overlap window, the rows every poll reads again to catch late commits: each case
@@ -70,6 +86,8 @@ public struct SourceBatch: Sendable {
     public var cursor: SourceCursor
     /// True for a full read: any known case missing from it was deleted.
     public let isComplete: Bool
+    /// How many rows the database returned for this read, all queries together.
+    public var rowsRead = 0
 
     public init(cases: [Case], problems: [SourceProblem], cursor: SourceCursor, isComplete: Bool) {
         self.cases = cases
@@ -142,7 +160,9 @@ struct QueryBuilder {
         return String(iso.prefix(10)) + " " + String(iso.dropFirst(11).prefix(8))
     }
 
-    private func sqliteSince(_ column: String, from: Date) -> (sql: String, binds: [SourceValue]) {
+    private func sqliteSince(_ column: String, _ start: Date, after: Bool) -> (sql: String, binds: [SourceValue]) {
+        // SQLite's exact test compares whole seconds: "after" a moment is from the next second.
+        let from = after ? Date(timeIntervalSince1970: start.timeIntervalSince1970.rounded(.down) + 1) : start
         let seconds = Int64(from.timeIntervalSince1970.rounded(.down))
         // Declared UTC text sorts in time order: the range starts at `from`'s own second, so a poll reads only the
         // rows since (`timestamps: utc`; a row written otherwise is found by the next full read).
@@ -151,29 +171,28 @@ struct QueryBuilder {
         return ("((\(column) >= ? AND \(column) < '') OR (\(column) >= ? AND \(exact) >= ?))", [.integer(seconds), .text(bound), .integer(seconds)])
     }
 
+    /// `column` in the range that starts at `start`, in the dialect's form; the first parameter is number `n`.
+    private func since(_ column: String, _ start: ReadStart, _ n: Int) -> (sql: String, binds: [SourceValue]) {
+        let (mark, after): (Watermark, Bool) = switch start {
+        case .from(let mark): (mark, false)
+        case .after(let mark): (mark, true)
+        }
+        let operation = after ? ">" : ">="
+        switch (mark, dialect) {
+        case (.time(let date), .sqlite): return sqliteSince(column, date, after: after)
+        case (.time(let date), .postgres): return ("\(column) \(operation) \(placeholder(n))", [.date(date)])
+        case (.version(let version), _): return ("\(column) \(operation) \(placeholder(n))", [.integer(version)])
+        }
+    }
+
     /// `SELECT * FROM (cases) c [WHERE …]` with its parameters in order. Conditions are ANDed.
-    func cases(changedSince mark: Watermark? = nil, ids: [String]? = nil, asOf: Date? = nil) -> (sql: String, binds: [SourceValue]) {
+    func cases(changedSince start: ReadStart? = nil, ids: [String]? = nil, asOf: Date? = nil) -> (sql: String, binds: [SourceValue]) {
         var conditions: [String] = []
         var binds: [SourceValue] = []
-        func next() -> String { placeholder(binds.count + 1) }
-        if let mark, let change = settings.change {
-            switch (change, mark) {
-            case (.timestamp(let column, let overlap), .time(let date)):
-                let from = date.addingTimeInterval(-TimeInterval(overlap.fixedSeconds ?? 0))
-                if dialect == .sqlite {
-                    let (sql, values) = sqliteSince("c.\(Self.quote(column))", from: from)
-                    conditions.append(sql)
-                    binds += values
-                } else {
-                    conditions.append("c.\(Self.quote(column)) >= \(next())")
-                    binds.append(.date(from))
-                }
-            case (.version(let column, let overlap), .version(let version)):
-                conditions.append("c.\(Self.quote(column)) >= \(next())")
-                binds.append(.integer(version - overlap))
-            default:
-                break
-            }
+        if let start, let column = settings.change?.column {
+            let (sql, values) = since("c.\(Self.quote(column))", start, 1)
+            conditions.append(sql)
+            binds += values
         }
         if let ids {
             let list = ids.map { id -> String in
@@ -220,17 +239,11 @@ struct QueryBuilder {
         return ("SELECT * FROM (\(trimmed(query.sql))) AS a\(filter) ORDER BY \(caseColumn)", binds)
     }
 
-    /// The activity rows at or after a moment (activity is appended, so its time is its change).
-    func activity(since date: Date) -> (sql: String, binds: [SourceValue])? {
+    /// The activity rows in a range of time (activity is appended, so its time is its change).
+    func activity(since start: ReadStart) -> (sql: String, binds: [SourceValue])? {
         guard let query = settings.activity else { return nil }
-        let at = "a.\(Self.quote(query.column("at")))"
         // Whole rows, not only case ids: the reader compares them with the rows it saw in the overlap window.
-        switch dialect {
-        case .sqlite:
-            let (condition, binds) = sqliteSince(at, from: date)
-            return ("SELECT * FROM (\(trimmed(query.sql))) AS a WHERE \(condition)", binds)
-        case .postgres:
-            return ("SELECT * FROM (\(trimmed(query.sql))) AS a WHERE \(at) >= $1", [.date(date)])
-        }
+        let (condition, binds) = since("a.\(Self.quote(query.column("at")))", start, 1)
+        return ("SELECT * FROM (\(trimmed(query.sql))) AS a WHERE \(condition)", binds)
     }
 }

@@ -32,6 +32,15 @@ public final class PostgresCaseSource: CaseSource {
         try await reader.readDirectory(stream: stream)
     }
 
+    public func clock(now: Date) async throws -> Date {
+        let rows = Collected()
+        try await stream("SELECT statement_timestamp()", [], into: RowSink { rows.items.append($0) })
+        guard case .date(let date)? = rows.items.first?.values.first else {
+            throw SourceError("read the PostgreSQL clock", "statement_timestamp() gave no time")
+        }
+        return date
+    }
+
     public func probe() async throws {
         try await stream("SELECT 1", [], into: RowSink { _ in })
     }

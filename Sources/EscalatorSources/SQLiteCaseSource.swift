@@ -35,6 +35,8 @@ public final class SQLiteCaseSource: CaseSource {
         try await reader.readDirectory(stream: stream)
     }
 
+    public func clock(now: Date) async throws -> Date { now }
+
     public func probe() async throws {
         try await stream("SELECT 1", [], into: RowSink { _ in })
     }

@@ -16,6 +16,8 @@ public actor SourcePoller {
         public var healthEvent: SourceHealth.Event?
         public var wasFullResync = false
         public var failed = false
+        /// How many rows the database returned.
+        public var rowsRead = 0
         /// When to poll next.
         public var nextPoll: Date = .distantPast
     }
@@ -44,9 +46,12 @@ public actor SourcePoller {
     public func poll(now: Date, asOf: Date? = nil) async -> Outcome {
         var outcome = Outcome()
         let full = lastFullResync.map { now.timeIntervalSince($0) >= fullResyncEvery } ?? true
-        let batch: SourceBatch
+        var batch: SourceBatch
         do {
+            // The clock is read first: whatever was stamped an overlap before it is committed and visible to the read.
+            let clock = asOf == nil ? try await source.clock(now: now) : nil
             batch = full ? try await source.readAll(asOf: asOf) : try await source.readChanged(since: cursor, asOf: asOf)
+            batch.cursor.clock = clock
         } catch {
             let (event, delay) = health.failed("\(error)", at: now)
             outcome.healthEvent = event
@@ -56,6 +61,7 @@ public actor SourcePoller {
         }
         outcome.healthEvent = health.succeeded(at: now)
         outcome.wasFullResync = full
+        outcome.rowsRead = batch.rowsRead
         if full { lastFullResync = now }
         cursor = cursor.advanced(to: batch.cursor)
 

@@ -40,13 +40,17 @@ struct SourceReader: Sendable {
     func readAll(asOf: Date?, stream: Stream) async throws -> SourceBatch {
         let (sql, binds) = queries.cases(asOf: asOf)
         let assembler = CaseAssembler(reader: self)
+        var rowsRead = 0
         try await stream(sql, binds, RowSink { assembler.add($0) })
+        rowsRead += assembler.rows
         var (batch, caseHashes) = assembler.result(isComplete: true)
         if let (activitySQL, activityBinds) = queries.activity(forCases: nil) {
             let attacher = ActivityAttacher(reader: self, batch: batch)
             try await stream(activitySQL, activityBinds, RowSink { attacher.add($0) })
+            rowsRead += attacher.position
             attacher.finish(&batch)
         }
+        batch.rowsRead = rowsRead
         // The window the next poll reads again: case rows and activity within the overlap of the newest seen.
         var recent = RecentRows()
         if let newest = batch.cursor.cases {
@@ -81,6 +85,28 @@ struct SourceReader: Sendable {
         }
     }
 
+    /// Where a poll starts reading case rows, for the newest change seen `mark` and the database's clock before the
+    /// previous read.
+    func readStart(cases mark: Watermark, clock: Date?) -> ReadStart {
+        switch (mark, settings.change) {
+        case (.time(let date), .timestamp(_, let overlap)?):
+            return Self.readStart(newest: date, overlap: TimeInterval(overlap.fixedSeconds ?? 0), clock: clock)
+        default:
+            return .from(windowStart(mark))
+        }
+    }
+
+    /// The newest change seen less the overlap, so that rows committed late with an earlier stamp are read again;
+    /// or later, by the database's clock before the previous read. A row stamped an overlap before that clock had
+    /// committed by then, and that read (or an earlier one) saw it. Once the clock is past the newest change plus
+    /// the overlap, only later rows are read, so a poll of a quiet database reads nothing. Rows stamped after the
+    /// newest change are read whatever the clocks say.
+    static func readStart(newest: Date, overlap: TimeInterval, clock: Date?) -> ReadStart {
+        let start = newest.addingTimeInterval(-overlap)
+        guard let settled = clock?.addingTimeInterval(-overlap), settled > start else { return .from(.time(start)) }
+        return settled <= newest ? .from(.time(settled)) : .after(.time(newest))
+    }
+
     static func identity(_ caseID: String, _ item: Activity) -> Int {
         var hasher = Hasher()
         hasher.combine(caseID)
@@ -89,11 +115,17 @@ struct SourceReader: Sendable {
     }
 
     func readChanged(since cursor: SourceCursor, asOf: Date?, stream: Stream) async throws -> SourceBatch {
-        func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] { try await Self.collect(stream, sql, binds) }
+        var rowsRead = 0
+        func fetch(_ sql: String, _ binds: [SourceValue]) async throws -> [RowMapper.Row] {
+            let rows = try await Self.collect(stream, sql, binds)
+            rowsRead += rows.count
+            return rows
+        }
         guard settings.change != nil, let mark = cursor.cases else { return try await readAll(asOf: asOf, stream: stream) }
         // As-of reads replay history: every read is a fresh look, so nothing is skipped.
         let seen = asOf == nil ? cursor.recent : nil
-        let (sql, binds) = queries.cases(changedSince: mark, asOf: asOf)
+        let clock = asOf == nil ? cursor.clock : nil
+        let (sql, binds) = queries.cases(changedSince: readStart(cases: mark, clock: clock), asOf: asOf)
         let (assembled, caseHashes) = assemble(caseRows: try await fetch(sql, binds), isComplete: false)
         var batch = assembled
         batch.cursor.cases = [batch.cursor.cases, mark].compactMap { $0 }.max()
@@ -116,7 +148,8 @@ struct SourceReader: Sendable {
 
         // Cases whose activity changed although their row did not: an activity row not seen in the window before.
         var newestActivity = cursor.activity
-        if let since = cursor.activity, let (activitySQL, activityBinds) = queries.activity(since: since.addingTimeInterval(-activityOverlap)) {
+        if let since = cursor.activity,
+            let (activitySQL, activityBinds) = queries.activity(since: Self.readStart(newest: since, overlap: activityOverlap, clock: clock)) {
             var known = Set(batch.cases.map(\.id))
             var extra: [String] = []
             for (position, row) in try await fetch(activitySQL, activityBinds).enumerated() {
@@ -155,6 +188,7 @@ struct SourceReader: Sendable {
         attach(activityRows, to: &batch)
         batch.cursor.activity = [batch.cursor.activity, newestActivity].compactMap { $0 }.max()
         batch.cursor.recent = asOf == nil ? recent : nil
+        batch.rowsRead = rowsRead
         return finish(batch, asOf: asOf)
     }
 
@@ -179,10 +213,12 @@ struct SourceReader: Sendable {
         var newest: Watermark?
         var seen: Set<String> = []
         var hashes: [(id: String, mark: Watermark, hash: Int)] = []
+        var rows = 0
 
         init(reader: SourceReader) { self.reader = reader }
 
         func add(_ row: RowMapper.Row) {
+            rows += 1
             let (subject, rowProblems) = reader.mapper.mapCase(row)
             problems += rowProblems
             guard let subject else { return }

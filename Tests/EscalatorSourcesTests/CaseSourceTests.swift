@@ -181,7 +181,8 @@ func isoText(_ date: Date) -> String {
         let settings = try db.settings(yaml)
         #expect(settings.timestamps == .utc)
         let poller = SourcePoller(source: try db.open(settings), settings: settings)
-        let start = iso("2026-03-01T09:30:00Z")
+        // Polled the moment the newest row was written, so the clock does not move the next range's start.
+        let start = iso("2026-03-01T09:00:00Z")
         let first = await poller.poll(now: start)
         #expect(first.changed.count == 4)
         #expect(first.problems.map(\.caseID) == ["D"])
@@ -199,6 +200,87 @@ func isoText(_ date: Date) -> String {
         let full = await poller.poll(now: start.addingTimeInterval(3700))
         #expect(full.wasFullResync)
         #expect(full.changed.map(\.id).sorted() == ["B", "C"])
+    }
+
+    /// Once the database's clock is an overlap past the newest change, a poll reads only later rows: a quiet
+    /// database costs no rows, however many were changed in the last burst. A late commit that the clock still
+    /// allows for is read; one later than that waits for the full read. SQLite's clock is the poll's `now`.
+    @Test func aQuietDatabaseIsPolledWithoutReadingAnyRowOnceItsClockIsPastTheOverlap() async throws {
+        let db = try TestDatabase(.sqlite)
+        try db.addStaff()
+        for id in ["A", "B", "C"] {
+            try db.execute("""
+                INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('\(id)', 'rep3', '2026-03-01T08:00:00Z', '2026-03-01T09:00:00Z');
+                INSERT INTO order_activity (id, order_id, kind, at) VALUES ('\(id)1', '\(id)', 'customer_message', '2026-03-01T09:00:00Z');
+                """)
+        }
+        let settings = try db.settings()
+        let poller = SourcePoller(source: try db.open(settings), settings: settings)
+        func poll(_ time: String) async -> SourcePoller.Outcome { await poller.poll(now: iso("2026-03-01T\(time)Z")) }
+
+        let full = await poll("09:01:00")
+        #expect(full.wasFullResync && full.changed.count == 3 && full.rowsRead == 6)
+        // The clock of the read before (09:01) leaves the burst at 09:00 inside the overlap: read again, unchanged.
+        let inside = await poll("09:02:00")
+        #expect(inside.changed.isEmpty && inside.rowsRead == 6)
+        #expect(await poll("09:05:01").rowsRead == 6)
+        // 09:05:01 is past 09:00 plus 5 minutes: from here on nothing is read.
+        let quiet = await poll("09:06:00")
+        #expect(!quiet.wasFullResync && quiet.changed.isEmpty && quiet.rowsRead == 0)
+        #expect(await poll("09:07:00").rowsRead == 0)
+
+        // New rows are read whatever the clock says, a late commit within the overlap of the clock too.
+        try db.execute("INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('D', 'rep3', '2026-03-01T08:00:00Z', '2026-03-01T09:07:30Z')")
+        let new = await poll("09:08:00")
+        #expect(new.changed.map(\.id) == ["D"])
+        try db.execute("""
+            INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('E', 'rep3', '2026-03-01T08:00:00Z', '2026-03-01T09:04:00Z');
+            INSERT INTO order_activity (id, order_id, kind, at) VALUES ('A2', 'A', 'customer_update', '2026-03-01T09:03:30Z');
+            """)
+        let late = await poll("09:09:00")
+        #expect(late.changed.map(\.id).sorted() == ["A", "E"])
+        #expect(await poll("09:30:00").rowsRead > 0)
+        // A row stamped 09:00 that commits now, over an hour later, is beyond what the overlap allows for: the
+        // polls do not see it, the next full read does.
+        try db.execute("INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('F', 'rep3', '2026-03-01T08:00:00Z', '2026-03-01T09:00:00Z')")
+        let missed = await poll("10:00:00")
+        #expect(!missed.wasFullResync && missed.changed.isEmpty && missed.rowsRead == 0)
+        let resync = await poll("10:01:00")
+        #expect(resync.wasFullResync && resync.changed.map(\.id) == ["F"])
+    }
+
+    /// The same on PostgreSQL, where the clock is the server's own (`statement_timestamp()`): rows stamped ten
+    /// minutes before it are read by the full read and then never again, while the rows the server stamps as they
+    /// change, and a late row within the overlap, are read.
+    @Test func aQuietPostgresDatabaseIsPolledByItsOwnClock() async throws {
+        let db = try TestDatabase(.postgres)
+        try db.addStaff()
+        try db.execute("""
+            INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('A', 'rep3', now() - interval '1 day', now() - interval '10 minutes');
+            INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('B', 'rep3', now() - interval '1 day', now() - interval '10 minutes');
+            INSERT INTO order_activity (id, order_id, kind, at) VALUES ('A1', 'A', 'customer_message', now() - interval '10 minutes');
+            """)
+        let settings = try db.settings()
+        let poller = SourcePoller(source: try db.open(settings), settings: settings)
+        // The daemon's clock plays no part here: polls a minute apart by it, whatever the server's says.
+        var now = iso("2026-03-01T12:00:00Z")
+        func poll() async -> SourcePoller.Outcome {
+            now = now.addingTimeInterval(60)
+            return await poller.poll(now: now)
+        }
+        let full = await poll()
+        #expect(full.wasFullResync && full.changed.count == 2 && full.rowsRead == 3 && !full.failed)
+        let quiet = await poll()
+        #expect(!quiet.wasFullResync && !quiet.failed && quiet.changed.isEmpty && quiet.rowsRead == 0)
+
+        // The server stamps the update; a row stamped two minutes back commits late.
+        try db.execute("""
+            UPDATE orders SET status = 'in_production' WHERE id = 'A';
+            INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('C', 'rep3', now() - interval '1 day', now() - interval '2 minutes');
+            """)
+        let changed = await poll()
+        #expect(changed.changed.map(\.id).sorted() == ["A", "C"])
+        #expect(changed.changed.first { $0.id == "A" }?.status == "in_production")
     }
 
     @Test func anUnknownTimestampFormIsAnErrorThatNamesTheChoices() throws {
