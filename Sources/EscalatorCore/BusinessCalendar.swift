@@ -144,6 +144,9 @@ public struct BusinessCalendar: Sendable {
         return ((seconds % 86_400) + 86_400) % 86_400
     }
 
+    /// The zone's offset from UTC in seconds at an instant.
+    public func utcOffset(at instant: Date) -> Int { offset(at: instant.timeIntervalSince1970) }
+
     /// The zone's offset from UTC at an instant (epoch seconds), from the table where it has one.
     private func offset(at instant: Double) -> Int {
         table?.offset(at: instant) ?? timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: instant))

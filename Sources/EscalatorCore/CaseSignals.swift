@@ -43,8 +43,9 @@ public struct CaseSignals: Sendable {
 
     public init(case subject: Case, at now: Date, isKnownPerson: (String) -> Bool) {
         self.now = now
-        let past = subject.activity.filter { $0.at <= now }
-        let lookingBack = past.count < subject.activity.count
+        // The daemon's cases have nothing after `now`: then the activity is used as it is, not copied.
+        let lookingBack = subject.activity.contains { $0.at > now }
+        let past = lookingBack ? subject.activity.filter { $0.at <= now } : subject.activity
 
         // Status: history when looking back, otherwise the row.
         let changes = past.filter { $0.kind == .statusChange }

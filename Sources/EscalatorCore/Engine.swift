@@ -18,25 +18,27 @@ public enum Engine {
         var state = state
         var notices: [Notice] = []
         var next: Date?
-        var active: Set<String> = []
+        // (policy, clock) of every running clock. Linear lists here and below: a case has a handful of clocks and
+        // steps, and hashing them cost more than comparing.
+        var active: [(policy: String, clock: String)] = []
 
         func consider(_ instant: Date) { if next.map({ instant < $0 }) ?? true { next = instant } }
 
         for assessment in assessments where assessment.applies {
             let policy = assessment.policy
             for clock in assessment.clocks {
-                active.insert(occurrenceKey(policy.name, clock.key))
+                active.append((policy.name, clock.key))
                 let openIndex = state.occurrences.lastIndex {
                     $0.policy == policy.name && $0.clock == clock.key && $0.clearedAt == nil
                 }
-                let taken = Set(openIndex.map { state.occurrences[$0].taken.map { StepKey($0.step, $0.repeatNumber) } } ?? [])
+                let taken = openIndex.map { state.occurrences[$0].taken } ?? []
                 let ack = activeAcknowledgement(state.acknowledgements, policy: policy.name, breach: clock.breach, now: now)
 
                 // Untaken steps in ladder order; the last one that is due is sent. Earlier ones fold into it,
                 // including any that quiet hours still hold: a lower step never follows a higher one.
                 var pending: [ScheduledStep] = []
                 var chosenIndex: Int?
-                for step in clock.schedule where !taken.contains(StepKey(step.step, step.repeatNumber)) {
+                for step in clock.schedule where !taken.contains(where: { $0.step == step.step && $0.repeatNumber == step.repeatNumber }) {
                     let heldByAck = ack != nil && clock.breach.map { step.nominal > $0 } == true
                     if step.effective > now {
                         consider(heldByAck ? max(step.effective, ack!.until) : step.effective)
@@ -92,11 +94,10 @@ public enum Engine {
 
         // Occurrences whose condition is gone have cleared. Policies no longer in the rules are left alone:
         // their occurrences stay as they were and nothing more is sent for them.
-        let policies = Dictionary(rules.policies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for index in state.occurrences.indices where state.occurrences[index].clearedAt == nil {
             let occurrence = state.occurrences[index]
-            guard let policy = policies[occurrence.policy],
-                !active.contains(occurrenceKey(occurrence.policy, occurrence.clock))
+            guard !active.contains(where: { $0.policy == occurrence.policy && $0.clock == occurrence.clock }),
+                let policy = rules.policies.first(where: { $0.name == occurrence.policy })
             else { continue }
             state.occurrences[index].clearedAt = now
             guard policy.ladder.onClear == .notified, !occurrence.notified.isEmpty else { continue }
@@ -114,17 +115,6 @@ public enum Engine {
                     overdueSeconds: 0, missed: [], unresolved: [], template: nil))
         }
         return Evaluation(notices: notices.sorted { ($0.dueAt, $0.id) < ($1.dueAt, $1.id) }, state: state, nextDeadline: next)
-    }
-
-    private static func occurrenceKey(_ policy: String, _ clock: String) -> String { "\(policy)\u{0}\(clock)" }
-
-    private struct StepKey: Hashable {
-        let step: Int
-        let repeatNumber: Int
-        init(_ step: Int, _ repeatNumber: Int) {
-            self.step = step
-            self.repeatNumber = repeatNumber
-        }
     }
 
     /// An acknowledgement in force at `now` that covers an occurrence which had breached when it was given.

@@ -10,7 +10,8 @@ final class RoleResolver {
     let rules: Rules
     let raci: RaciEntry
     private var responsiblePerson: Person?? = nil
-    private var addresseeLists: [[Ladder.Recipient]: (addressees: [Notice.Addressee], unresolved: [String])] = [:]
+    /// Each recipient list resolved so far, searched in order: there are a few, and comparing is cheaper than hashing.
+    private var addresseeLists: [(recipients: [Ladder.Recipient], addressees: [Notice.Addressee], unresolved: [String])] = []
 
     init(subject: Case, signals: CaseSignals, rules: Rules) {
         self.subject = subject
@@ -75,14 +76,14 @@ final class RoleResolver {
     ) -> ScheduledStep {
         var unresolved: [String] = []
         func addressees(_ recipients: [Ladder.Recipient]) -> [Notice.Addressee] {
-            if let known = addresseeLists[recipients] {
+            if let known = addresseeLists.first(where: { $0.recipients == recipients }) {
                 unresolved += known.unresolved
                 return known.addressees
             }
             var out: [Notice.Addressee] = []
             var missed: [String] = []
             defer {
-                addresseeLists[recipients] = (out, missed)
+                addresseeLists.append((recipients, out, missed))
                 unresolved += missed
             }
             for recipient in recipients {

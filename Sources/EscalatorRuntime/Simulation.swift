@@ -36,12 +36,13 @@ public enum Simulation {
     /// A notice as one JSON object (the shape of `simulate --format json`): `at` is when it fell due, in ISO 8601
     /// with the offset of the policy's calendar. Written by hand, keys in order: simulate prints one per notice.
     public static func json(_ notice: Notice, rules: Rules) -> String {
-        let zone = rules.policies.first { $0.name == notice.policy }?.calendar.timeZone ?? TimeZone(identifier: "UTC")!
+        let calendar = rules.policies.first { $0.name == notice.policy }?.calendar
+        func time(_ date: Date) -> String { quoted(UTCTimestamp.format(date, offset: calendar?.utcOffset(at: date) ?? 0)) }
         var fields: [(String, String)] = [
-            ("at", quoted(UTCTimestamp.format(notice.dueAt, offsetIn: zone))),
+            ("at", time(notice.dueAt)),
             ("case", quoted(notice.caseID)),
             ("cc", list(notice.cc.map(\.id))),
-            ("decided_at", quoted(UTCTimestamp.format(notice.decidedAt, offsetIn: zone))),
+            ("decided_at", time(notice.decidedAt)),
         ]
         if !notice.missed.isEmpty { fields.append(("missed_steps", "[" + notice.missed.map { String($0.step) }.joined(separator: ",") + "]")) }
         fields += [
