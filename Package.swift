@@ -139,7 +139,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EscalatorCoreTests",
-            dependencies: ["EscalatorCore"]
+            dependencies: ["EscalatorCore", "EscalatorTestKit"]
         ),
         .testTarget(
             name: "EscalatorConfigTests",

@@ -56,7 +56,8 @@ public struct MailMessage: Sendable {
 
     /// Header text with every control character (CR, LF, NUL, TAB, DEL …) replaced by a space.
     public static func headerSafe(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
+        if text.isPrintableASCII() { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
     }
 
     /// A header value as ASCII: plain when it already is, else RFC 2047 `=?UTF-8?B?…?=` words of at most 75 chars.
@@ -81,10 +82,11 @@ public struct MailMessage: Sendable {
     /// `Name <address>`, the name quoted or encoded as needed; nil if the address is not valid.
     public static func format(_ address: Address) -> String? {
         guard MailAddress.isValid(address.address) else { return nil }
-        let name = headerSafe(address.name).trimmingCharacters(in: .whitespaces)
+        let name = headerSafe(address.name).trimmedOfWhitespace
         if name.isEmpty { return address.address }
-        if name.unicodeScalars.allSatisfy({ $0.isASCII }) {
-            let escaped = name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        if name.utf8.allSatisfy({ $0 < 0x80 }) {
+            let needsEscape = name.utf8.contains { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") }
+            let escaped = needsEscape ? name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") : name
             return "\"\(escaped)\" <\(address.address)>"
         }
         return "\(encodeWords(name)) <\(address.address)>"
@@ -102,31 +104,50 @@ public struct MailMessage: Sendable {
         return "\(weekdays[day.weekday]), \(String(day.day).leftPadded(2)) \(months[day.month - 1]) \(day.year) \(time) +0000"
     }
 
-    /// Quoted-printable (RFC 2045) with soft line breaks at 76 characters; lines end in LF.
+    /// Quoted-printable (RFC 2045) with soft line breaks at 76 characters; lines end in LF (a CR LF in the text
+    /// is one line end). Worked on bytes: every email's body goes through it.
     public static func quotedPrintable(_ text: String) -> String {
-        var out = ""
-        for line in text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false) {
-            var encoded = ""
-            var width = 0
-            let bytes = Array(line.utf8)
-            for (index, byte) in bytes.enumerated() {
-                let isLast = index == bytes.count - 1
-                var piece: String
-                if (byte >= 33 && byte <= 126 && byte != 61) || (byte == 32 && !isLast) || (byte == 9 && !isLast) {
-                    piece = String(UnicodeScalar(byte))
-                } else {
-                    piece = String(format: "=%02X", byte)
-                }
-                if width + piece.count > 75 {
-                    encoded += "=\n"
-                    width = 0
-                }
-                encoded += piece
-                width += piece.count
-            }
-            out += encoded + "\n"
+        let bytes = Array(text.utf8)
+        let hex = Array("0123456789ABCDEF".utf8)
+        let lf: UInt8 = 0x0A
+        let cr: UInt8 = 0x0D
+        let equals: UInt8 = 0x3D
+        /// Whether a line ends at `index`: LF, CR LF, or the end of the text.
+        func lineEnds(at index: Int) -> Bool {
+            index == bytes.count || bytes[index] == lf || (bytes[index] == cr && index + 1 < bytes.count && bytes[index + 1] == lf)
         }
-        return out
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + bytes.count / 8 + 2)
+        var width = 0
+        var index = 0
+        while true {
+            if lineEnds(at: index) {
+                out.append(lf)
+                width = 0
+                if index == bytes.count { break }
+                index += bytes[index] == cr ? 2 : 1
+                continue
+            }
+            let byte = bytes[index]
+            // Space and tab are kept except at the end of a line, where transports may strip them.
+            let plain = (byte >= 33 && byte <= 126 && byte != equals) || ((byte == 32 || byte == 9) && !lineEnds(at: index + 1))
+            let size = plain ? 1 : 3
+            if width + size > 75 {
+                out.append(equals)
+                out.append(lf)
+                width = 0
+            }
+            if plain {
+                out.append(byte)
+            } else {
+                out.append(equals)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0x0F)])
+            }
+            width += size
+            index += 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The message as the bytes of a file (LF line ends, as sendmail -t and Maildir expect). Recipients with

@@ -67,9 +67,14 @@ public struct NoticeRenderer: Sendable {
     }
 
     static func context(_ notice: Notice, recipient: Notice.Addressee, subject: Case?, state: EscalationState?, rules: Rules) -> [String: Any] {
-        let zone = rules.policies.first { $0.name == notice.policy }?.calendar.timeZone ?? TimeZone(identifier: "UTC")!
-        func show(_ date: Date?) -> String { date.map { LocalTime.format($0, in: zone) } ?? "" }
-        func clean(_ text: String?) -> String { text.map { String($0.unicodeScalars.prefix(300).map { $0.properties.generalCategory == .control ? " " : Character($0) }) } ?? "" }
+        let calendar = rules.policies.first { $0.name == notice.policy }?.calendar
+        func show(_ date: Date?) -> String { date.map { LocalTime.format($0, offset: calendar?.utcOffset(at: $0) ?? 0) } ?? "" }
+        func clean(_ text: String?) -> String {
+            guard let text else { return "" }
+            // Most values are short plain ASCII, which needs neither cutting nor cleaning.
+            if text.utf8.count <= 300 && text.isPrintableASCII() { return text }
+            return String(text.unicodeScalars.prefix(300).map { $0.properties.generalCategory == .control ? " " : Character($0) })
+        }
 
         var caseFacts: [String: Any] = ["id": notice.caseID]
         if let subject {
@@ -80,7 +85,7 @@ public struct NoticeRenderer: Sendable {
             if let promised = subject.promisedAt { caseFacts["promised"] = show(promised) }
         }
         let activity: [[String: Any]] = (subject?.activity.filter { $0.at <= notice.decidedAt }.suffix(10) ?? []).map {
-            ["at": show($0.at), "kind": $0.kind.rawValue.replacingOccurrences(of: "_", with: " "), "actor": clean($0.actor), "text": clean($0.text)]
+            ["at": show($0.at), "kind": String($0.kind.rawValue.map { $0 == "_" ? " " : $0 }), "actor": clean($0.actor), "text": clean($0.text)]
         }
         var history: [[String: Any]] = []
         var notified: [String] = []
@@ -126,7 +131,11 @@ public struct NoticeRenderer: Sendable {
 /// "Tue 2026-03-03 16:00 +08:00": wall time in a zone, without a DateFormatter per call.
 public enum LocalTime {
     public static func format(_ date: Date, in zone: TimeZone) -> String {
-        let offset = zone.secondsFromGMT(for: date)
+        format(date, offset: zone.secondsFromGMT(for: date))
+    }
+
+    /// The same at a given offset from UTC in seconds (a calendar's own, from its table).
+    public static func format(_ date: Date, offset: Int) -> String {
         let seconds = Int(date.timeIntervalSince1970.rounded(.down)) + offset
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let rest = seconds - days * 86_400

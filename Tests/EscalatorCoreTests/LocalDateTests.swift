@@ -1,4 +1,5 @@
 import EscalatorCore
+import EscalatorTestKit
 import Foundation
 import Testing
 

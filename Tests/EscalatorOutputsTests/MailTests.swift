@@ -139,3 +139,92 @@ import Testing
         #expect(JournalLogHandler.fieldName("source.kind") == "ESCALATOR_SOURCE_KIND")
     }
 }
+
+/// The byte-level mail writers, checked on seeded random text against what they must guarantee.
+@Suite struct MailEncodingTests {
+    /// Pieces that matter to the encoders: plain text, `=`, spaces and tabs (kept inside a line, encoded at its
+    /// end), every kind of line end, control and multi-byte characters, and long runs that need soft breaks.
+    static let pieces = ["a", "Z", "0", " ", "\t", "=", "\n", "\r\n", "\r", "é", "€", "😀", "\u{0}", "\u{7F}", "~", ".", String(repeating: "x", count: 80), "  "]
+
+    static func randomText(_ random: inout SeededRandom) -> String {
+        (0..<Int(random.next() % 40)).map { _ in pieces[Int(random.next() % UInt64(pieces.count))] }.joined()
+    }
+
+    /// Decodes quoted-printable: soft breaks removed, `=XX` turned back into its byte.
+    static func decode(_ encoded: String) -> String {
+        var bytes: [UInt8] = []
+        let input = Array(encoded.utf8)
+        var index = 0
+        while index < input.count {
+            if input[index] == UInt8(ascii: "="), index + 1 < input.count, input[index + 1] == 0x0A {
+                index += 2
+            } else if input[index] == UInt8(ascii: "="), index + 2 < input.count,
+                let value = UInt8(String(decoding: input[(index + 1)...(index + 2)], as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+                index += 3
+            } else {
+                bytes.append(input[index])
+                index += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    @Test func quotedPrintableDecodesBackToTheTextAndKeepsEveryLineShortAndPlain() {
+        var random = SeededRandom(seed: 2045)
+        for _ in 0..<5_000 {
+            let text = Self.randomText(&random)
+            let encoded = MailMessage.quotedPrintable(text)
+            // Each line end of the text (LF or CR LF) is an LF, and one more ends the body.
+            let lines = text.replacingOccurrences(of: "\r\n", with: "\n")
+            #expect(Self.decode(encoded) == lines + "\n", "\(text.debugDescription)")
+            for line in encoded.split(separator: "\n", omittingEmptySubsequences: false) {
+                #expect(line.utf8.count <= 76, "\(text.debugDescription)")
+                #expect(line.utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7E || $0 == 0x20 || $0 == 0x09 })
+                #expect(line.utf8.last != 0x20 && line.utf8.last != 0x09, "\(text.debugDescription)")
+            }
+        }
+        #expect(MailMessage.quotedPrintable("café = 1 \n") == "caf=C3=A9 =3D 1=20\n\n")
+        #expect(MailMessage.quotedPrintable("a\r\nb\rc") == "a\nb=0Dc\n")
+        #expect(MailMessage.quotedPrintable(String(repeating: "x", count: 80)) == String(repeating: "x", count: 75) + "=\nxxxxx\n")
+    }
+
+    /// The address check on bytes accepts exactly what the former check on characters accepted (kept here as
+    /// the oracle), over seeded random strings from pieces of valid and invalid addresses.
+    @Test func addressCheckAgreesWithTheCharacterRules() {
+        func oracle(_ text: String) -> Bool {
+            let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64, !parts[1].isEmpty, text.count <= 254 else { return false }
+            let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~-")
+            let local = parts[0]
+            guard local.unicodeScalars.allSatisfy(allowed.contains), !local.hasPrefix("."), !local.hasSuffix("."), !local.contains("..")
+            else { return false }
+            let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+            guard labels.count >= 2 else { return false }
+            return labels.allSatisfy { label in
+                !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+                    && label.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-") }
+            }
+        }
+        // A local part, "@" and a domain, each from pieces of which most are valid there and some are not.
+        let local = ["rep3", "a", "Z9", ".", "..", "-", "+tag", "_", "!", "~", "x.y", " ", "\r\n", "é", "\"", "@", String(repeating: "a", count: 64)]
+        let label = ["example", "com", "a-b", "-", "x", "9", "", "_", "é", " ", String(repeating: "b", count: 63), String(repeating: "c", count: 130)]
+        var random = SeededRandom(seed: 5322)
+        func some(_ pieces: [String], _ most: Int, separator: String) -> String {
+            (0..<(1 + Int(random.next() % UInt64(most)))).map { _ in pieces[Int(random.next() % UInt64(pieces.count))] }.joined(separator: separator)
+        }
+        var valid = 0
+        for _ in 0..<30_000 {
+            let at = random.next() % 10 == 0 ? "" : "@"
+            let text = some(local, 3, separator: "") + at + some(label, 4, separator: ".")
+            #expect(MailAddress.isValid(text) == oracle(text), "\(text.debugDescription)")
+            if oracle(text) { valid += 1 }
+        }
+        #expect(valid > 500)
+        for text in ["rep3@trophy.example", "a@b.c", "x@-a.com", "x@a-.com", ".x@a.com", "x.@a.com", "x..y@a.com", "x@a..com", "x@com",
+                     String(repeating: "a", count: 65) + "@a.com", "a@" + String(repeating: "b", count: 64) + ".com", "a@b@c.com", "a b@c.com"] {
+            #expect(MailAddress.isValid(text) == oracle(text), "\(text)")
+        }
+    }
+}
