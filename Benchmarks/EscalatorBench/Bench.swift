@@ -214,9 +214,23 @@ enum Measurement {
         row.set("incremental_vs_full", incremental / (load + evaluate))
         row.set("incremental_changed", seen)
 
-        await source.close()
-        byID = [:]
+        // What the process holds once the first tick is done, and how much of it is the escalation states, the
+        // cases and the poller's fingerprints (each measured after giving freed pages back).
+        func held() -> Double {
+            _ = Soak.malloc_trim(0)
+            return Double(Soak.currentRSS()) / 1_048_576
+        }
+        let holding = held()
+        row.set("held_mb", holding)
         loop = EscalationLoop()
+        let withoutStates = held()
+        row.set("held_states_mb", holding - withoutStates)
+        byID = [:]
+        let withoutCases = held()
+        row.set("held_cases_mb", withoutStates - withoutCases)
+        await source.close()
+        _ = consume poller
+        row.set("held_poller_mb", withoutCases - held())
 
         if measureDaemon { try await daemonRows(&row, configuration: configuration, work: work, now: now) }
 

@@ -29,7 +29,7 @@ public enum MailAddress {
 
     private static let localSymbols = Array(".!#$%&'*+/=?^_`{|}~-".utf8)
 
-    /// Letters, digits and the symbols above: what an unquoted local part may hold.
+    /// Letters, digits and `localSymbols`: what an unquoted local part may hold.
     private static func isLocalByte(_ byte: UInt8) -> Bool {
         isAlphanumeric(byte) || localSymbols.contains(byte)
     }

@@ -265,7 +265,7 @@ public actor Daemon {
     }
 
     public func footprint() async -> Footprint {
-        Footprint(cases: cases.count, states: loop.states.count, queue: loop.queueCount, released: released.count, known: await poller?.knownCaseCount ?? 0)
+        Footprint(cases: cases.count, states: loop.stateCount, queue: loop.queueCount, released: released.count, known: await poller?.knownCaseCount ?? 0)
     }
 
     /// Whether the order database answers, before the first (possibly long) full read: nil if it does, else why.
@@ -319,7 +319,13 @@ public actor Daemon {
         let kept = Set(next.rules.policies.map(\.name))
         let removed = configuration.rules.policies.map(\.name).filter { !kept.contains($0) }
         for policy in removed {
-            let open = loop.states.values.reduce(0) { $0 + $1.occurrences.filter { $0.policy == policy && $0.clearedAt == nil }.count }
+            let name = Array(policy.utf8)
+            var open = 0
+            for state in loop.packedStates {
+                state.scanOccurrences { occurrencePolicy, _, cleared in
+                    if !cleared && occurrencePolicy.elementsEqual(name) { open += 1 }
+                }
+            }
             logger.notice("policy \(policy) was removed from the rules: its \(open) open occurrences stop escalating")
         }
         configuration = next
@@ -364,14 +370,15 @@ public actor Daemon {
             }
             return cached.count + low
         }
-        let inForce = Set(rules.policies.map(\.name))
+        // Read from the packed states in place; policy names compared as bytes (there are a few).
+        let inForce = rules.policies.map { Array($0.name.utf8) }
         var count = 0
         var later: [Date] = []
-        for state in loop.states.values {
+        for state in loop.packedStates {
             var breached = false
             var first = Date.distantFuture
-            for occurrence in state.occurrences where occurrence.clearedAt == nil && inForce.contains(occurrence.policy) {
-                guard let breachAt = occurrence.breachAt else { continue }
+            state.scanOccurrences { policy, breachAt, cleared in
+                guard !cleared, let breachAt, inForce.contains(where: { $0.elementsEqual(policy) }) else { return }
                 if breachAt <= now { breached = true } else { first = min(first, breachAt) }
             }
             if breached { count += 1 } else if first < .distantFuture { later.append(first) }

@@ -11,7 +11,8 @@ public struct EscalationLoop: Sendable {
         static func < (a: Entry, b: Entry) -> Bool { (a.due, a.id) < (b.due, b.id) }
     }
 
-    public private(set) var states: [String: EscalationState] = [:]
+    /// Each case's escalation state, packed: a daemon holds one for every open case (see `PackedState`).
+    private var packed: [String: PackedState] = [:]
     private var queue = Heap<Entry>()
     /// The deadline in force per case; queue entries that disagree are stale and skipped.
     private var deadlines: [String: Date] = [:]
@@ -25,8 +26,17 @@ public struct EscalationLoop: Sendable {
     private var touched: Set<String> = []
 
     public init(states: [String: EscalationState] = [:]) {
-        self.states = states
+        for (id, state) in states { keep(state, for: id) }
     }
+
+    /// A case's escalation state; nil when it has none (or it was released).
+    public func state(of id: String) -> EscalationState? { packed[id]?.unpacked(caseID: id) }
+
+    /// How many cases have a state in memory.
+    public var stateCount: Int { packed.count }
+
+    /// Every state in memory, packed, for counts that look at all of them without unpacking.
+    public var packedStates: Dictionary<String, PackedState>.Values { packed.values }
 
     /// Marks a case as changed: it is evaluated on the next tick.
     public mutating func markChanged(_ id: String) { changed.insert(id) }
@@ -42,12 +52,12 @@ public struct EscalationLoop: Sendable {
     /// only records the past, and a daemon may drop it from memory (`release`) and keep it in its store.
     public func isSettled(_ subject: Case) -> Bool {
         guard subject.closedAt != nil, deadlines[subject.id] == nil, !isPending(subject.id) else { return false }
-        return states[subject.id].map { state in state.occurrences.allSatisfy { $0.clearedAt != nil } } ?? true
+        return packed[subject.id]?.isAllCleared ?? true
     }
 
     /// Drops a settled case's state from memory, leaving the durable record as it is (nothing is touched).
     public mutating func release(_ id: String) {
-        states[id] = nil
+        packed[id] = nil
     }
 
     /// Puts back a released case's state, read again from the store.
@@ -63,7 +73,7 @@ public struct EscalationLoop: Sendable {
 
     /// Replaces a case's acknowledgements and marks it changed, so the next tick applies them.
     public mutating func setAcknowledgements(_ acknowledgements: [Acknowledgement], for id: String) {
-        var state = states[id] ?? .empty
+        var state = state(of: id) ?? .empty
         guard state.acknowledgements != acknowledgements else { return }
         state.acknowledgements = acknowledgements
         keep(state, for: id)
@@ -72,14 +82,14 @@ public struct EscalationLoop: Sendable {
 
     /// Records a case's state; an empty one is not kept.
     private mutating func keep(_ state: EscalationState, for id: String) {
-        states[id] = state.occurrences.isEmpty && state.acknowledgements.isEmpty ? nil : state
+        packed[id] = state.occurrences.isEmpty && state.acknowledgements.isEmpty ? nil : PackedState(state, caseID: id)
     }
 
     /// The cases whose escalation state or deadline changed since the last call, with both as they are now:
     /// what a durable store has to record.
     public mutating func drainTouched() -> [(id: String, state: EscalationState, deadline: Date?)] {
         defer { touched.removeAll(keepingCapacity: true) }
-        return touched.sorted().map { ($0, states[$0] ?? .empty, deadlines[$0]) }
+        return touched.sorted().map { ($0, state(of: $0) ?? .empty, deadlines[$0]) }
     }
 
     /// Evaluates cases on every core when there are many (the first full read, a reload): the engine is a pure
@@ -170,7 +180,7 @@ public struct EscalationLoop: Sendable {
                 forget(id)
                 continue
             }
-            work.append((id, subject, states[id] ?? .empty))
+            work.append((id, subject, state(of: id) ?? .empty))
         }
         let results = Self.evaluateAll(work, rules: rules, now: now)
         lastTickEvaluated = work.count

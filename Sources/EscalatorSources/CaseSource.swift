@@ -11,8 +11,8 @@ public protocol CaseSource: Sendable {
     /// The people of the directory query; nil when none is configured.
     func readDirectory() async throws -> (people: [Person], problems: [SourceProblem])?
     /// The database's clock, read just before a poll: a row stamped `overlap` before it has committed by then, so
-    /// the poll after next need not read it again (see `SourceReader.readStart`). SQLite has no server and is
-    /// written on this host, so its clock is the caller's `now` (a virtual one in the demo and the tests).
+    /// the read sees it and the next poll need not read it again (see `SourceReader.readStart`). SQLite has no
+    /// server and is written on this host, so its clock is the caller's `now` (a virtual one in the demo and tests).
     func clock(now: Date) async throws -> Date
     /// Checks that the database answers (a trivial query), without reading any case.
     func probe() async throws

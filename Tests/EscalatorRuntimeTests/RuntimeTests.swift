@@ -282,7 +282,7 @@ extension EscalationLoopTests {
             loop.markChanged(story.id)
             _ = loop.tick(at: now, rules: current) { _ in story.asOf(now) }
             if let subject = story.asOf(now), Int(now.timeIntervalSince(story.openedAt)) % 3600 == 0 {
-                let plan = Plan(cases: [subject], current: current, proposed: proposed, states: loop.states, now: now + 1, horizon: 3600)
+                let plan = Plan(cases: [subject], current: current, proposed: proposed, states: loop.state(of: story.id).map { [story.id: $0] } ?? [:], now: now + 1, horizon: 3600)
                 if plan.lines.contains(where: { $0.change == .added && $0.immediate }) { found = plan }
             }
             now += 900
