@@ -67,7 +67,8 @@ struct SourceRow: Sendable {
 ///
 /// Hostile data never gets through as is: ids must be short and plain, text is cut to a bounded length, control
 /// characters are replaced, and timestamps must parse and fall between 1970 and 3000.
-public struct RowMapper: Sendable {
+/// A class, not a struct: the readers call it for every row, and copying its settings each time cost retains.
+public final class RowMapper: Sendable {
     typealias Row = SourceRow
 
     /// Which columns each kind of row is read from, in a fixed order the map functions index by.

@@ -60,12 +60,15 @@ public final class SQLiteCaseSource: CaseSource {
                 let statement = try db.makeStatement(sql: sql)
                 let columns = ColumnIndex(statement.columnNames)
                 let cursor = try Row.fetchCursor(statement, arguments: arguments)
-                while let row = try cursor.next() {
+                let count = statement.columnCount
+                // Each value is read straight from the statement's current row: going through `Row`'s generic
+                // subscript cost a third of a full read in type metadata lookups.
+                let sqlite = statement.sqliteStatement
+                while try cursor.next() != nil {
                     var values: [SourceValue] = []
-                    values.reserveCapacity(row.count)
-                    for index in 0..<row.count {
-                        let value: DatabaseValue = row[index]
-                        switch value.storage {
+                    values.reserveCapacity(count)
+                    for index in 0..<count {
+                        switch DatabaseValue(sqliteStatement: sqlite, index: CInt(index)).storage {
                         case .null: values.append(.null)
                         case .int64(let number): values.append(.integer(number))
                         case .double(let number): values.append(.real(number))

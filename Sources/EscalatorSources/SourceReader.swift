@@ -214,8 +214,17 @@ struct SourceReader: Sendable {
         var seen: Set<String> = []
         var hashes: [(id: String, mark: Watermark, hash: Int)] = []
         var rows = 0
+        /// The change column, when `timestamps: utc` asks for its form to be checked.
+        let checkedColumn: String?
 
-        init(reader: SourceReader) { self.reader = reader }
+        init(reader: SourceReader) {
+            self.reader = reader
+            if reader.settings.timestamps == .utc, case .timestamp(let column, _)? = reader.settings.change {
+                checkedColumn = column
+            } else {
+                checkedColumn = nil
+            }
+        }
 
         func add(_ row: RowMapper.Row) {
             rows += 1
@@ -227,7 +236,7 @@ struct SourceReader: Sendable {
                 return
             }
             cases.append(subject)
-            if case .timestamp(let column, _)? = reader.settings.change, let problem = reader.undeclaredForm(row, column: column) {
+            if let column = checkedColumn, let problem = reader.undeclaredForm(row, column: column) {
                 problems.append(SourceProblem(caseID: subject.id, query: "cases", message: problem, skipped: false))
             }
             if let mark = reader.watermark(of: row) {
@@ -249,10 +258,15 @@ struct SourceReader: Sendable {
 
     /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`: text that sorts in time order.
     static func isUTCText(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { isUTCText($0) }
+    }
+
+    private static let utcPattern = Array("0000-00-00T00:00:00".utf8)
+
+    private static func isUTCText(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard bytes.count >= 20, bytes.last == UInt8(ascii: "Z") else { return false }
-        let pattern = Array("0000-00-00T00:00:00".utf8)
-        for (byte, expected) in zip(bytes, pattern) {
+        for (byte, expected) in zip(bytes, utcPattern) {
             if expected == UInt8(ascii: "0") { guard byte >= 0x30 && byte <= 0x39 else { return false } } else if byte != expected { return false }
         }
         let rest = bytes[19..<(bytes.count - 1)]
@@ -291,9 +305,12 @@ struct SourceReader: Sendable {
         var problems: [SourceProblem] = []
         var newest: Date?
         var position = 0
+        /// The activity's time column, when `timestamps: utc` asks for its form to be checked.
+        let checkedColumn: String?
 
         init(reader: SourceReader, batch: SourceBatch) {
             self.reader = reader
+            checkedColumn = reader.settings.timestamps == .utc ? reader.settings.activity?.column("at") : nil
             index.reserveCapacity(batch.cases.count)
             for (position, subject) in batch.cases.enumerated() { index[subject.id] = position }
             newest = batch.cursor.activity
@@ -304,7 +321,7 @@ struct SourceReader: Sendable {
             position += 1
             problems += rowProblems
             guard let caseID, let slot = index[caseID], let item else { return }
-            if let column = reader.settings.activity?.column("at"), let problem = reader.undeclaredForm(row, column: column) {
+            if let column = checkedColumn, let problem = reader.undeclaredForm(row, column: column) {
                 problems.append(SourceProblem(caseID: caseID, query: "activity", message: problem, skipped: false))
             }
             activity[slot, default: []].append(item)
