@@ -54,7 +54,9 @@ public struct TimestampParser: Sendable {
         case .text(let text):
             let trimmed = text.trimmedOfWhitespace
             if trimmed.isEmpty { return .success(nil) }
-            if let seconds = Double(trimmed), trimmed.allSatisfy({ $0.isNumber || $0 == "." || $0 == "-" }) {
+            // "YYYY-…" is a date, not a number: most time values are, and need no attempt at reading a number.
+            let looksLikeDate = trimmed.utf8.count >= 10 && trimmed.utf8.dropFirst(4).first == UInt8(ascii: "-")
+            if !looksLikeDate, let seconds = Double(trimmed), trimmed.allSatisfy({ $0.isNumber || $0 == "." || $0 == "-" }) {
                 return parse(.real(seconds))
             }
             guard let parsed = parseText(trimmed) else {
@@ -75,7 +77,11 @@ public struct TimestampParser: Sendable {
 
     /// "2026-03-02T11:30:00Z", "2026-03-02 11:30:00.123+08:00", "2026-03-02 11:30", "2026-03-02".
     func parseText(_ text: String) -> Date? {
-        let chars = Array(text.utf8)
+        var text = text
+        return text.withUTF8(parse)
+    }
+
+    private func parse(_ chars: UnsafeBufferPointer<UInt8>) -> Date? {
         func number(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= chars.count else { return nil }
             var value = 0
@@ -120,7 +126,9 @@ public struct TimestampParser: Sendable {
             }
         }
         var offset: Int?
-        if index < chars.count {
+        if index == chars.count - 1, chars[index] == UInt8(ascii: "Z") {
+            offset = 0
+        } else if index < chars.count {
             let rest = String(decoding: chars[index...], as: UTF8.self).trimmedOfWhitespace
             if rest == "Z" || rest == "z" || rest.uppercased() == "UTC" {
                 offset = 0
