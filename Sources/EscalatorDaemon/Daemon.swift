@@ -74,7 +74,7 @@ public actor Daemon {
         self.faults = faults
         self.replay = replay
         self.rules = configuration.rules
-        self.loop = EscalationLoop(states: try await store.loadStates())
+        self.loop = EscalationLoop(states: try await store.loadStates(), packsStates: true)
         self.ackVersion = try await store.acknowledgementVersion()
         let source = try CaseSources.open(settings)
         self.source = source
@@ -321,7 +321,7 @@ public actor Daemon {
         for policy in removed {
             let name = Array(policy.utf8)
             var open = 0
-            for state in loop.packedStates {
+            loop.forEachPackedState { state in
                 state.scanOccurrences { occurrencePolicy, _, cleared in
                     if !cleared && occurrencePolicy.elementsEqual(name) { open += 1 }
                 }
@@ -374,7 +374,7 @@ public actor Daemon {
         let inForce = rules.policies.map { Array($0.name.utf8) }
         var count = 0
         var later: [Date] = []
-        for state in loop.packedStates {
+        loop.forEachPackedState { state in
             var breached = false
             var first = Date.distantFuture
             state.scanOccurrences { policy, breachAt, cleared in

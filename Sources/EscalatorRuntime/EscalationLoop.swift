@@ -11,8 +11,12 @@ public struct EscalationLoop: Sendable {
         static func < (a: Entry, b: Entry) -> Bool { (a.due, a.id) < (b.due, b.id) }
     }
 
-    /// Each case's escalation state, packed: a daemon holds one for every open case (see `PackedState`).
+    /// Each case's escalation state: packed when `packsStates` (the daemon holds one for every open case for weeks,
+    /// see `PackedState`), as it is otherwise (simulate, plan and the tests evaluate a case again and again, and a
+    /// long state would be unpacked and packed each time).
     private var packed: [String: PackedState] = [:]
+    private var plain: [String: EscalationState] = [:]
+    public let packsStates: Bool
     private var queue = Heap<Entry>()
     /// The deadline in force per case; queue entries that disagree are stale and skipped.
     private var deadlines: [String: Date] = [:]
@@ -25,18 +29,28 @@ public struct EscalationLoop: Sendable {
     /// Cases whose state or deadline changed since the last `drainTouched()`.
     private var touched: Set<String> = []
 
-    public init(states: [String: EscalationState] = [:]) {
+    public init(states: [String: EscalationState] = [:], packsStates: Bool = false) {
+        self.packsStates = packsStates
         for (id, state) in states { keep(state, for: id) }
     }
 
     /// A case's escalation state; nil when it has none (or it was released).
-    public func state(of id: String) -> EscalationState? { packed[id]?.unpacked(caseID: id) }
+    public func state(of id: String) -> EscalationState? {
+        packsStates ? packed[id]?.unpacked(caseID: id) : plain[id]
+    }
 
     /// How many cases have a state in memory.
-    public var stateCount: Int { packed.count }
+    public var stateCount: Int { packsStates ? packed.count : plain.count }
 
-    /// Every state in memory, packed, for counts that look at all of them without unpacking.
-    public var packedStates: Dictionary<String, PackedState>.Values { packed.values }
+    /// Calls `body` with every state in memory, packed, for counts that look at all of them (the daemon's, which
+    /// packs, so nothing is unpacked or packed for it).
+    public func forEachPackedState(_ body: (PackedState) -> Void) {
+        if packsStates {
+            for state in packed.values { body(state) }
+        } else {
+            for (id, state) in plain { body(PackedState(state, caseID: id)) }
+        }
+    }
 
     /// Marks a case as changed: it is evaluated on the next tick.
     public mutating func markChanged(_ id: String) { changed.insert(id) }
@@ -52,12 +66,14 @@ public struct EscalationLoop: Sendable {
     /// only records the past, and a daemon may drop it from memory (`release`) and keep it in its store.
     public func isSettled(_ subject: Case) -> Bool {
         guard subject.closedAt != nil, deadlines[subject.id] == nil, !isPending(subject.id) else { return false }
-        return packed[subject.id]?.isAllCleared ?? true
+        if packsStates { return packed[subject.id]?.isAllCleared ?? true }
+        return plain[subject.id].map { state in state.occurrences.allSatisfy { $0.clearedAt != nil } } ?? true
     }
 
     /// Drops a settled case's state from memory, leaving the durable record as it is (nothing is touched).
     public mutating func release(_ id: String) {
         packed[id] = nil
+        plain[id] = nil
     }
 
     /// Puts back a released case's state, read again from the store.
@@ -82,7 +98,12 @@ public struct EscalationLoop: Sendable {
 
     /// Records a case's state; an empty one is not kept.
     private mutating func keep(_ state: EscalationState, for id: String) {
-        packed[id] = state.occurrences.isEmpty && state.acknowledgements.isEmpty ? nil : PackedState(state, caseID: id)
+        let isEmpty = state.occurrences.isEmpty && state.acknowledgements.isEmpty
+        if packsStates {
+            packed[id] = isEmpty ? nil : PackedState(state, caseID: id)
+        } else {
+            plain[id] = isEmpty ? nil : state
+        }
     }
 
     /// The cases whose escalation state or deadline changed since the last call, with both as they are now:
@@ -94,23 +115,26 @@ public struct EscalationLoop: Sendable {
 
     /// Evaluates cases on every core when there are many (the first full read, a reload): the engine is a pure
     /// function, so the results are the same as one after another, in the same order.
+    /// With `pack`, each result comes with its state packed for keeping (nil when the state is empty), packed on
+    /// the same core.
     static func evaluateAll(
-        _ work: [(id: String, subject: Case, before: EscalationState)], rules: Rules, now: Date
-    ) -> [Engine.Evaluation] {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        guard work.count >= 512, cores > 1 else {
-            return work.map { Engine.evaluate($0.subject, rules: rules, state: $0.before, now: now) }
+        _ work: [(id: String, subject: Case, before: EscalationState)], rules: Rules, now: Date, pack: Bool = false
+    ) -> [(evaluation: Engine.Evaluation, packed: PackedState?)] {
+        @Sendable func one(_ item: (id: String, subject: Case, before: EscalationState)) -> (evaluation: Engine.Evaluation, packed: PackedState?) {
+            let evaluation = Engine.evaluate(item.subject, rules: rules, state: item.before, now: now)
+            let state = evaluation.state
+            let isEmpty = state.occurrences.isEmpty && state.acknowledgements.isEmpty
+            return (evaluation, pack && !isEmpty ? PackedState(state, caseID: item.id) : nil)
         }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard work.count >= 512, cores > 1 else { return work.map(one) }
         let chunks = min(cores * 4, work.count / 128)
         // Each chunk writes only its own slots.
-        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<Engine.Evaluation>.allocate(capacity: work.count)
+        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<(evaluation: Engine.Evaluation, packed: PackedState?)>.allocate(capacity: work.count)
         defer { results.deallocate() }
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let range = (work.count * chunk / chunks)..<(work.count * (chunk + 1) / chunks)
-            for index in range {
-                (results.baseAddress! + index).initialize(
-                    to: Engine.evaluate(work[index].subject, rules: rules, state: work[index].before, now: now))
-            }
+            for index in range { (results.baseAddress! + index).initialize(to: one(work[index])) }
         }
         let out = Array(results)
         _ = results.deinitialize()
@@ -182,10 +206,10 @@ public struct EscalationLoop: Sendable {
             }
             work.append((id, subject, state(of: id) ?? .empty))
         }
-        let results = Self.evaluateAll(work, rules: rules, now: now)
+        let results = Self.evaluateAll(work, rules: rules, now: now, pack: packsStates)
         lastTickEvaluated = work.count
-        for ((id, subject, before), result) in zip(work, results) {
-            keep(result.state, for: id)
+        for ((id, subject, before), (result, packedState)) in zip(work, results) {
+            if packsStates { packed[id] = packedState } else { keep(result.state, for: id) }
             if result.state != before || result.nextDeadline != deadlines[id] { touched.insert(id) }
             if let next = result.nextDeadline {
                 if deadlines[id] != next { queue.insert(Entry(due: next, id: id)) }
@@ -200,6 +224,8 @@ public struct EscalationLoop: Sendable {
         if queue.count > 1024 && queue.count > 2 * deadlines.count {
             queue = Heap(deadlines.map { Entry(due: $0.value, id: $0.key) })
         }
-        return out.sorted { ($0.notice.dueAt, $0.notice.id) < ($1.notice.dueAt, $1.notice.id) }
+        // In place: sorting a copy would retain every notice, case and state once more.
+        out.sort { ($0.notice.dueAt, $0.notice.id) < ($1.notice.dueAt, $1.notice.id) }
+        return out
     }
 }

@@ -40,6 +40,50 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
 extension EscalationLoopTests {
     /// Many due cases are evaluated on every core; the results must be exactly those of one after another.
+    /// A loop that packs its states (as the daemon's does) decides exactly what one that keeps them as structs
+    /// decides, tick after tick over the demo's whole story for 12 shifted copies, and records the same states.
+    @Test func aLoopThatPacksItsStatesDecidesTheSame() throws {
+        let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        let story = DemoStory.order
+        let cases = (0..<12).map { index -> Case in
+            let shift = Double(index * 3_600)
+            return Case(
+                id: "TT-\(index)", kind: story.kind, status: story.status, owner: story.owner, openedAt: story.openedAt + shift,
+                promisedAt: story.promisedAt.map { $0 + shift }, closedAt: story.closedAt.map { $0 + shift }, attributes: story.attributes,
+                activity: story.activity.map {
+                    Activity(id: $0.id, kind: $0.kind, at: $0.at + shift, actor: $0.actor, text: $0.text, tag: $0.tag, status: $0.status,
+                        person: $0.person, due: $0.due.map { $0 + shift }, quantity: $0.quantity, ref: $0.ref, keptBy: $0.keptBy)
+                })
+        }
+        let byID = Dictionary(uniqueKeysWithValues: cases.map { ($0.id, $0) })
+        var plain = EscalationLoop()
+        var packed = EscalationLoop(packsStates: true)
+        var now = story.openedAt
+        var notices = 0
+        while now < DemoStory.day(54, "00:00") {
+            for subject in cases where Int(now.timeIntervalSince(subject.openedAt)) % 7_200 == 0 {
+                plain.markChanged(subject.id)
+                packed.markChanged(subject.id)
+            }
+            let one = plain.tick(at: now, rules: rules) { byID[$0]?.asOf(now) }
+            let other = packed.tick(at: now, rules: rules) { byID[$0]?.asOf(now) }
+            #expect(one.map(\.notice) == other.map(\.notice))
+            #expect(one.map(\.state) == other.map(\.state))
+            let touched = plain.drainTouched()
+            let touchedPacked = packed.drainTouched()
+            #expect(touched.map(\.id) == touchedPacked.map(\.id) && touched.map(\.state) == touchedPacked.map(\.state))
+            #expect(touched.map(\.deadline) == touchedPacked.map(\.deadline))
+            notices += one.count
+            now += 900
+        }
+        #expect(notices > 100, "the copies escalate: \(notices)")
+        #expect(plain.stateCount == packed.stateCount && plain.stateCount == cases.count, "\(plain.stateCount)")
+        for subject in cases {
+            #expect(plain.state(of: subject.id) == packed.state(of: subject.id))
+            #expect(plain.isSettled(subject.asOf(now)!) == packed.isSettled(subject.asOf(now)!))
+        }
+    }
+
     @Test func evaluatingOnEveryCoreGivesTheSameResultsInTheSameOrder() throws {
         let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
         let story = DemoStory.order
@@ -56,12 +100,14 @@ extension EscalationLoopTests {
             return (subject.id, subject, .empty)
         }
         let now = story.openedAt + Double(3000 * 420) + 12 * 86_400
-        let together = EscalationLoop.evaluateAll(work, rules: rules, now: now)
+        let together = EscalationLoop.evaluateAll(work, rules: rules, now: now, pack: true)
         let oneByOne = work.map { Engine.evaluate($0.subject, rules: rules, state: $0.before, now: now) }
         #expect(together.count == oneByOne.count)
-        #expect(together.map(\.notices) == oneByOne.map(\.notices))
-        #expect(together.map(\.state) == oneByOne.map(\.state))
-        #expect(together.map(\.nextDeadline) == oneByOne.map(\.nextDeadline))
+        #expect(together.map(\.evaluation.notices) == oneByOne.map(\.notices))
+        #expect(together.map(\.evaluation.state) == oneByOne.map(\.state))
+        #expect(together.map(\.evaluation.nextDeadline) == oneByOne.map(\.nextDeadline))
+        // Each packed on its core: the packed state is that case's own.
+        #expect(zip(together, work).allSatisfy { result, item in result.packed?.unpacked(caseID: item.id) == result.evaluation.state })
         #expect(oneByOne.reduce(0) { $0 + $1.notices.count } > 3000, "the copies escalate")
     }
 }
