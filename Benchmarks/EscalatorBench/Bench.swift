@@ -131,9 +131,9 @@ enum Measurement {
         let rssBefore = peakRSS()
         let source = try CaseSources.open(settings)
         let poller = SourcePoller(source: source, settings: settings)
-        // As the daemon holds them: states packed.
+        // As the daemon holds them: cases and states packed.
         var loop = EscalationLoop(packsStates: true)
-        var byID: [String: Case] = [:]
+        var byID: [String: PackedCase] = [:]
         let now = Bench.end.addingTimeInterval(3600)
         var loaded = 0
         let load = try await seconds {
@@ -145,7 +145,7 @@ enum Measurement {
             loaded = outcome.changed.count
             byID.reserveCapacity(outcome.changed.count)
             for subject in outcome.changed {
-                byID[subject.id] = subject
+                byID[subject.id] = PackedCase(subject)
                 loop.markChanged(subject.id)
             }
         }
@@ -154,7 +154,7 @@ enum Measurement {
         let rules = configuration.rules
         // As the daemon does: a batch of cases at a time, each batch's notices let go before the next.
         let evaluate = await seconds {
-            while loop.hasWork(at: now) { decided += loop.tick(at: now, rules: rules, limit: Daemon.batchSize) { byID[$0] }.count }
+            while loop.hasWork(at: now) { decided += loop.tick(at: now, rules: rules, limit: Daemon.batchSize) { byID[$0]?.unpacked() }.count }
         }
         row.set("load_s", load)
         row.set("evaluate_s", evaluate)
@@ -188,7 +188,7 @@ enum Measurement {
                 if repeats > 3 { FileHandle.standardError.write(Data("idle poll \(Int(one * 1000)) ms\n".utf8)) }
             }
         } / Double(repeats)
-        let idleTick = await seconds { idleDue = loop.tick(at: idleAt, rules: rules) { byID[$0] }.count }
+        let idleTick = await seconds { idleDue = loop.tick(at: idleAt, rules: rules) { byID[$0]?.unpacked() }.count }
         row.set("idle_ms", (idlePoll + idleTick) * 1000)
         row.set("idle_poll_ms", idlePoll * 1000)
         row.set("idle_tick_ms", idleTick * 1000)
@@ -206,10 +206,10 @@ enum Measurement {
             let outcome = await poller.poll(now: later)
             seen = outcome.changed.count
             for subject in outcome.changed {
-                byID[subject.id] = subject
+                byID[subject.id] = PackedCase(subject)
                 loop.markChanged(subject.id)
             }
-            _ = loop.tick(at: later, rules: rules) { byID[$0] }
+            _ = loop.tick(at: later, rules: rules) { byID[$0]?.unpacked() }
         }
         row.set("incremental_s", incremental)
         row.set("incremental_vs_full", incremental / (load + evaluate))

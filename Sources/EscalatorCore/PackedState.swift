@@ -14,7 +14,7 @@ public struct PackedState: Sendable, Hashable {
     let bytes: [UInt8]
 
     public init(_ state: EscalationState, caseID: String) {
-        var writer = Writer()
+        var writer = PackWriter()
         writer.count(state.occurrences.count)
         for occurrence in state.occurrences {
             writer.text(occurrence.policy)
@@ -63,7 +63,7 @@ public struct PackedState: Sendable, Hashable {
 
     /// The state as it was packed.
     public func unpacked(caseID: String) -> EscalationState {
-        var reader = Reader(bytes: bytes)
+        var reader = PackReader(bytes: bytes)
         var occurrences: [EscalationState.Occurrence] = []
         let occurrenceCount = reader.count()
         occurrences.reserveCapacity(occurrenceCount)
@@ -122,7 +122,7 @@ public struct PackedState: Sendable, Hashable {
     /// Calls `body` with each occurrence's policy (as UTF-8), breach time and whether it has cleared, reading the
     /// bytes in place: the daemon's breached count looks at every held case.
     public func scanOccurrences(_ body: (ArraySlice<UInt8>, Date?, Bool) -> Void) {
-        var reader = Reader(bytes: bytes)
+        var reader = PackReader(bytes: bytes)
         for _ in 0..<reader.count() {
             let policy = reader.textBytes()
             reader.skipText()
@@ -146,110 +146,111 @@ public struct PackedState: Sendable, Hashable {
 
     /// How many bytes it holds.
     public var size: Int { bytes.count }
+}
 
-    struct Writer {
-        var bytes: [UInt8] = []
+/// The encoding `PackedState` and `PackedCase` share (see `PackedState`).
+struct PackWriter {
+    var bytes: [UInt8] = []
 
-        mutating func byte(_ value: UInt8) { bytes.append(value) }
+    mutating func byte(_ value: UInt8) { bytes.append(value) }
 
-        mutating func count(_ value: Int) { unsigned(UInt64(value)) }
+    mutating func count(_ value: Int) { unsigned(UInt64(value)) }
 
-        mutating func unsigned(_ value: UInt64) {
-            var value = value
-            while value >= 0x80 {
-                bytes.append(UInt8(value & 0x7F) | 0x80)
-                value >>= 7
-            }
-            bytes.append(UInt8(value))
+    mutating func unsigned(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(value & 0x7F) | 0x80)
+            value >>= 7
         }
+        bytes.append(UInt8(value))
+    }
 
-        mutating func integer(_ value: Int) {
-            let wide = Int64(value)
-            unsigned(UInt64(bitPattern: (wide << 1) ^ (wide >> 63)))
-        }
+    mutating func integer(_ value: Int) {
+        let wide = Int64(value)
+        unsigned(UInt64(bitPattern: (wide << 1) ^ (wide >> 63)))
+    }
 
-        /// A whole second (nearly every time the engine records) as a zigzag count, shifted left with a 0 bit;
-        /// any other time as 1 and its 8 bytes.
-        mutating func time(_ date: Date) {
-            let seconds = date.timeIntervalSinceReferenceDate
-            if seconds == seconds.rounded(), abs(seconds) < 0x1p52 {
-                let wide = Int64(seconds)
-                unsigned(UInt64(bitPattern: (wide << 1) ^ (wide >> 63)) << 1)
-            } else {
-                unsigned(1)
-                withUnsafeBytes(of: seconds.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
-            }
-        }
-
-        mutating func text(_ value: String) {
-            count(value.utf8.count)
-            bytes.append(contentsOf: value.utf8)
-        }
-
-        mutating func optionalText(_ value: String?) {
-            byte(value == nil ? 0 : 1)
-            if let value { text(value) }
-        }
-
-        mutating func optionalTime(_ value: Date?) {
-            byte(value == nil ? 0 : 1)
-            if let value { time(value) }
+    /// A whole second (nearly every time the engine records) as a zigzag count, shifted left with a 0 bit;
+    /// any other time as 1 and its 8 bytes.
+    mutating func time(_ date: Date) {
+        let seconds = date.timeIntervalSinceReferenceDate
+        if seconds == seconds.rounded(), abs(seconds) < 0x1p52 {
+            let wide = Int64(seconds)
+            unsigned(UInt64(bitPattern: (wide << 1) ^ (wide >> 63)) << 1)
+        } else {
+            unsigned(1)
+            withUnsafeBytes(of: seconds.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
         }
     }
 
-    struct Reader {
-        let bytes: [UInt8]
-        var position = 0
-
-        mutating func byte() -> UInt8 {
-            defer { position += 1 }
-            return bytes[position]
-        }
-
-        mutating func count() -> Int { Int(unsigned()) }
-
-        mutating func unsigned() -> UInt64 {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while true {
-                let next = byte()
-                value |= UInt64(next & 0x7F) << shift
-                if next < 0x80 { return value }
-                shift += 7
-            }
-        }
-
-        mutating func integer() -> Int {
-            let raw = unsigned()
-            return Int(Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1))))
-        }
-
-        mutating func time() -> Date {
-            let tag = unsigned()
-            if tag & 1 == 0 {
-                let raw = tag >> 1
-                return Date(timeIntervalSinceReferenceDate: Double(Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))))
-            }
-            var bits: UInt64 = 0
-            for index in 0..<8 { bits |= UInt64(bytes[position + index]) << (8 * UInt64(index)) }
-            position += 8
-            return Date(timeIntervalSinceReferenceDate: Double(bitPattern: bits))
-        }
-
-        mutating func textBytes() -> ArraySlice<UInt8> {
-            let length = count()
-            defer { position += length }
-            return bytes[position..<(position + length)]
-        }
-
-        mutating func skipText() { position += count() }
-
-        mutating func text() -> String { String(decoding: textBytes(), as: UTF8.self) }
-
-        mutating func optionalText() -> String? { byte() == 1 ? text() : nil }
-
-        mutating func optionalTime() -> Date? { byte() == 1 ? time() : nil }
+    mutating func text(_ value: String) {
+        count(value.utf8.count)
+        bytes.append(contentsOf: value.utf8)
     }
+
+    mutating func optionalText(_ value: String?) {
+        byte(value == nil ? 0 : 1)
+        if let value { text(value) }
+    }
+
+    mutating func optionalTime(_ value: Date?) {
+        byte(value == nil ? 0 : 1)
+        if let value { time(value) }
+    }
+}
+
+struct PackReader {
+    let bytes: [UInt8]
+    var position = 0
+
+    mutating func byte() -> UInt8 {
+        defer { position += 1 }
+        return bytes[position]
+    }
+
+    mutating func count() -> Int { Int(unsigned()) }
+
+    mutating func unsigned() -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let next = byte()
+            value |= UInt64(next & 0x7F) << shift
+            if next < 0x80 { return value }
+            shift += 7
+        }
+    }
+
+    mutating func integer() -> Int {
+        let raw = unsigned()
+        return Int(Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1))))
+    }
+
+    mutating func time() -> Date {
+        let tag = unsigned()
+        if tag & 1 == 0 {
+            let raw = tag >> 1
+            return Date(timeIntervalSinceReferenceDate: Double(Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))))
+        }
+        var bits: UInt64 = 0
+        for index in 0..<8 { bits |= UInt64(bytes[position + index]) << (8 * UInt64(index)) }
+        position += 8
+        return Date(timeIntervalSinceReferenceDate: Double(bitPattern: bits))
+    }
+
+    mutating func textBytes() -> ArraySlice<UInt8> {
+        let length = count()
+        defer { position += length }
+        return bytes[position..<(position + length)]
+    }
+
+    mutating func skipText() { position += count() }
+
+    mutating func text() -> String { String(decoding: textBytes(), as: UTF8.self) }
+
+    mutating func optionalText() -> String? { byte() == 1 ? text() : nil }
+
+    mutating func optionalTime() -> Date? { byte() == 1 ? time() : nil }
 }
 
 extension EscalationState.TakenStep {

@@ -20,7 +20,8 @@ public actor Daemon {
     let events: EventWriter
     let logger: Logger
     private var loop: EscalationLoop
-    private var cases: [String: Case] = [:]
+    /// The cases read, packed (`PackedCase`): a daemon holds every open case for as long as it runs.
+    private var cases: [String: PackedCase] = [:]
     private var openCases = 0
     private var rules: Rules
     private var source: (any CaseSource)?
@@ -50,6 +51,8 @@ public actor Daemon {
     public struct CycleReport: Sendable {
         public var polled = false
         public var changedCases = 0
+        /// The poll was a full read.
+        public var wasFullResync = false
         /// Rows the poll read from the order database.
         public var rowsRead = 0
         public var queued = 0
@@ -130,7 +133,7 @@ public actor Daemon {
             for subject in outcome.changed {
                 if let old = cases[subject.id], old.closedAt == nil { openCases -= 1 }
                 if subject.closedAt == nil { openCases += 1 }
-                cases[subject.id] = subject
+                cases[subject.id] = PackedCase(subject)
                 loop.markChanged(subject.id)
             }
             for id in outcome.removed {
@@ -139,6 +142,7 @@ public actor Daemon {
                 released.remove(id)
             }
             report.changedCases = outcome.changed.count + outcome.removed.count
+            report.wasFullResync = outcome.wasFullResync
             evaluated = outcome.changed.map(\.id)
         }
         try await applyAcknowledgementChanges(now: now)
@@ -149,7 +153,7 @@ public actor Daemon {
         // evaluated again after the restart.
         var commit = StateStore.Commit()
         while true {
-            let decided = loop.tick(at: now, rules: rules, limit: Self.batchSize) { cases[$0] }
+            let decided = loop.tick(at: now, rules: rules, limit: Self.batchSize) { cases[$0]?.unpacked() }
             report.evaluated += loop.lastTickEvaluated
             for (id, state, deadline) in loop.drainTouched() {
                 commit.states.append((id, state))
@@ -159,7 +163,7 @@ public actor Daemon {
             // A closed case with nothing open is done with: it stays in the store only, so memory follows the open
             // cases rather than every case ever read.
             for id in evaluated {
-                if let subject = cases[id], loop.isSettled(subject) {
+                if let subject = cases[id], loop.isSettled(id, closedAt: subject.closedAt) {
                     cases[id] = nil
                     loop.release(id)
                     released.insert(id)
@@ -187,8 +191,14 @@ public actor Daemon {
         }
         try await write(commit, at: now, into: &report)
         report.nextWake = min(nextPoll, loop.nextDeadline() ?? .distantFuture)
+        // After a full read or a large batch of evaluations the rows read have been let go (gigabytes at a million
+        // orders); glibc keeps freed pages unless asked, and the unit's memory would stay at the peak.
+        if report.wasFullResync || report.evaluated >= 10_000 { _ = Self.mallocTrim(0) }
         return report
     }
+
+    /// glibc's: returns freed heap pages to the kernel.
+    @_silgen_name("malloc_trim") private static func mallocTrim(_ pad: Int) -> Int32
 
     /// Commits what a batch recorded, if anything, and counts the notices it queued.
     private func write(_ commit: StateStore.Commit, at now: Date, into report: inout CycleReport) async throws {

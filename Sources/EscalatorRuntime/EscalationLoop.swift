@@ -64,10 +64,13 @@ public struct EscalationLoop: Sendable {
 
     /// Whether a case is finished with: it is closed, nothing of it is open, and it has no deadline. Its state
     /// only records the past, and a daemon may drop it from memory (`release`) and keep it in its store.
-    public func isSettled(_ subject: Case) -> Bool {
-        guard subject.closedAt != nil, deadlines[subject.id] == nil, !isPending(subject.id) else { return false }
-        if packsStates { return packed[subject.id]?.isAllCleared ?? true }
-        return plain[subject.id].map { state in state.occurrences.allSatisfy { $0.clearedAt != nil } } ?? true
+    public func isSettled(_ subject: Case) -> Bool { isSettled(subject.id, closedAt: subject.closedAt) }
+
+    /// The same for a case known by its id and closing time.
+    public func isSettled(_ id: String, closedAt: Date?) -> Bool {
+        guard closedAt != nil, deadlines[id] == nil, !isPending(id) else { return false }
+        if packsStates { return packed[id]?.isAllCleared ?? true }
+        return plain[id].map { state in state.occurrences.allSatisfy { $0.clearedAt != nil } } ?? true
     }
 
     /// Drops a settled case's state from memory, leaving the durable record as it is (nothing is touched).
