@@ -130,7 +130,7 @@ enum Measurement {
         // The full cycle, cold: read every case (the poller's first read is a full one) and evaluate them all.
         let rssBefore = peakRSS()
         let source = try CaseSources.open(settings)
-        let poller = SourcePoller(source: source, settings: settings)
+        let poller = SourcePoller(source: source, settings: settings, packsCases: true)
         // As the daemon holds them: cases and states packed.
         var loop = EscalationLoop(packsStates: true)
         var byID: [String: PackedCase] = [:]
@@ -142,10 +142,11 @@ enum Measurement {
                 let error = await poller.health.lastError ?? ""
                 throw ValidationError("the source failed: \(error)")
             }
-            loaded = outcome.changed.count
-            byID.reserveCapacity(outcome.changed.count)
-            for subject in outcome.changed {
-                byID[subject.id] = PackedCase(subject)
+            // A full read of a packing poller: the cases arrive packed.
+            loaded = outcome.changedPacked.count
+            byID.reserveCapacity(loaded)
+            for subject in outcome.changedPacked {
+                byID[subject.id] = subject
                 loop.markChanged(subject.id)
             }
         }

@@ -3,12 +3,14 @@ import Foundation
 /// A case with all its activity held as one byte buffer, in the encoding of `PackedState`: how the daemon keeps
 /// the open cases between evaluations. As structs, a case with ten activity rows took about 2.8 KB (a heap block
 /// for every longer text, every row's optional fields and every array); packed it takes about the bytes of its
-/// text. `closedAt` stays outside, since the daemon reads it for every case it counts or releases.
+/// text. The id and `closedAt` stay outside too, since the daemon and the poller read them for every case.
 public struct PackedCase: Sendable {
+    public let id: String
     public let closedAt: Date?
     let bytes: [UInt8]
 
     public init(_ subject: Case) {
+        id = subject.id
         closedAt = subject.closedAt
         var writer = PackWriter()
         writer.text(subject.id)

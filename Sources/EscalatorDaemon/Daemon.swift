@@ -81,7 +81,7 @@ public actor Daemon {
         self.ackVersion = try await store.acknowledgementVersion()
         let source = try CaseSources.open(settings)
         self.source = source
-        self.poller = SourcePoller(source: source, settings: settings)
+        self.poller = SourcePoller(source: source, settings: settings, packsCases: true)
         try self.mailer = Self.makeMailer(configuration)
     }
 
@@ -124,16 +124,18 @@ public actor Daemon {
             nextPoll = outcome.nextPoll
             record(outcome, now: now)
             if outcome.wasFullResync, let source { await refreshDirectory(source) }
-            let returning = outcome.changed.map(\.id).filter { released.contains($0) }
+            // Incremental reads bring cases as structs, full reads packed.
+            let changed = outcome.changed.map(PackedCase.init) + outcome.changedPacked
+            let returning = changed.map(\.id).filter { released.contains($0) }
             for id in returning {
                 released.remove(id)
                 if let state = try await store.state(caseID: id) { loop.restore(state, for: id) }
                 breachedCount = nil
             }
-            for subject in outcome.changed {
+            for subject in changed {
                 if let old = cases[subject.id], old.closedAt == nil { openCases -= 1 }
                 if subject.closedAt == nil { openCases += 1 }
-                cases[subject.id] = PackedCase(subject)
+                cases[subject.id] = subject
                 loop.markChanged(subject.id)
             }
             for id in outcome.removed {
@@ -141,9 +143,9 @@ public actor Daemon {
                 loop.forget(id)
                 released.remove(id)
             }
-            report.changedCases = outcome.changed.count + outcome.removed.count
+            report.changedCases = changed.count + outcome.removed.count
             report.wasFullResync = outcome.wasFullResync
-            evaluated = outcome.changed.map(\.id)
+            evaluated = changed.map(\.id)
         }
         try await applyAcknowledgementChanges(now: now)
 
@@ -315,7 +317,7 @@ public actor Daemon {
                 let newSource = try CaseSources.open(settings)
                 if let source { await source.close() }
                 source = newSource
-                poller = SourcePoller(source: newSource, settings: settings)
+                poller = SourcePoller(source: newSource, settings: settings, packsCases: true)
                 nextPoll = .distantPast
                 // Another database: what the old one said no longer counts. Escalation states stay, so a case that
                 // is in both is not escalated again; the first read of the new one brings back what it has.

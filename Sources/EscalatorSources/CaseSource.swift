@@ -5,7 +5,9 @@ import Foundation
 /// The order database, read-only: cases with their activity, and optionally the people directory.
 public protocol CaseSource: Sendable {
     /// Every case (as of `asOf`, if given), with its activity. Used at start and for the periodic full resync.
-    func readAll(asOf: Date?) async throws -> SourceBatch
+    /// With `packing`, the cases come packed, each with its fingerprint, in `SourceBatch.packed` (see
+    /// `SourceReader.PackingAttacher`), and `cases` is empty.
+    func readAll(asOf: Date?, packing: Bool) async throws -> SourceBatch
     /// The cases whose row or activity changed since `cursor` (less the overlap), with all their activity.
     func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch
     /// The people of the directory query; nil when none is configured.
@@ -18,6 +20,11 @@ public protocol CaseSource: Sendable {
     func probe() async throws
     /// Releases connections. The source is not used afterwards.
     func close() async
+}
+
+extension CaseSource {
+    /// Every case, as structs.
+    public func readAll(asOf: Date?) async throws -> SourceBatch { try await readAll(asOf: asOf, packing: false) }
 }
 
 /// How far polling has read: the newest change seen, in the change column's terms.
@@ -88,6 +95,8 @@ public struct SourceBatch: Sendable {
     public let isComplete: Bool
     /// How many rows the database returned for this read, all queries together.
     public var rowsRead = 0
+    /// A packing full read's cases, each with the fingerprint of the case as read (its `hashValue`).
+    public var packed: [(subject: PackedCase, fingerprint: Int)] = []
 
     public init(cases: [Case], problems: [SourceProblem], cursor: SourceCursor, isComplete: Bool) {
         self.cases = cases

@@ -20,8 +20,8 @@ public final class PostgresCaseSource: CaseSource {
         self.logger = logger
     }
 
-    public func readAll(asOf: Date?) async throws -> SourceBatch {
-        try await reader.readAll(asOf: asOf, stream: stream)
+    public func readAll(asOf: Date?, packing: Bool) async throws -> SourceBatch {
+        try await reader.readAll(asOf: asOf, packing: packing, stream: stream)
     }
 
     public func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch {

@@ -23,8 +23,8 @@ public final class SQLiteCaseSource: CaseSource {
         reader = SourceReader(settings: settings, dialect: .sqlite)
     }
 
-    public func readAll(asOf: Date?) async throws -> SourceBatch {
-        try await reader.readAll(asOf: asOf, stream: stream)
+    public func readAll(asOf: Date?, packing: Bool) async throws -> SourceBatch {
+        try await reader.readAll(asOf: asOf, packing: packing, stream: stream)
     }
 
     public func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch {

@@ -9,6 +9,9 @@ public actor SourcePoller {
     public struct Outcome: Sendable {
         /// Cases that are new or changed since the last poll.
         public var changed: [Case] = []
+        /// The same, packed: what a full read of a poller that `packsCases` found (its incremental reads fill
+        /// `changed`).
+        public var changedPacked: [PackedCase] = []
         /// Cases that a full resync no longer found (deleted, or filtered out by the query).
         public var removed: [String] = []
         /// Problems not reported before.
@@ -33,8 +36,13 @@ public actor SourcePoller {
     private var reported: Set<String> = []
     private static let reportedLimit = 200_000
 
-    public init(source: any CaseSource, settings: SourceSettings, health: SourceHealth = SourceHealth()) {
+    /// Full reads pack their cases as they read (`CaseSource.readAll(asOf:packing:)`), for a daemon that holds
+    /// them packed: a full read then never holds the whole database as structs.
+    private let packsCases: Bool
+
+    public init(source: any CaseSource, settings: SourceSettings, health: SourceHealth = SourceHealth(), packsCases: Bool = false) {
         self.source = source
+        self.packsCases = packsCases
         self.pollEvery = TimeInterval(settings.pollEvery.fixedSeconds ?? 60)
         self.fullResyncEvery = TimeInterval(settings.fullResyncEvery.fixedSeconds ?? 3600)
         self.health = health
@@ -50,7 +58,7 @@ public actor SourcePoller {
         do {
             // The clock is read first: whatever was stamped an overlap before it is committed and visible to the read.
             let clock = asOf == nil ? try await source.clock(now: now) : nil
-            batch = full ? try await source.readAll(asOf: asOf) : try await source.readChanged(since: cursor, asOf: asOf)
+            batch = full ? try await source.readAll(asOf: asOf, packing: packsCases) : try await source.readChanged(since: cursor, asOf: asOf)
             batch.cursor.clock = clock
         } catch {
             let (event, delay) = health.failed("\(error)", at: now)
@@ -72,6 +80,13 @@ public actor SourcePoller {
             if fingerprints[subject.id] != print {
                 fingerprints[subject.id] = print
                 outcome.changed.append(subject)
+            }
+        }
+        for (subject, print) in batch.packed {
+            seen.insert(subject.id)
+            if fingerprints[subject.id] != print {
+                fingerprints[subject.id] = print
+                outcome.changedPacked.append(subject)
             }
         }
         if batch.isComplete {

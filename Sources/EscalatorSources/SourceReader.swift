@@ -37,13 +37,30 @@ struct SourceReader: Sendable {
         self.queries = QueryBuilder(settings: settings, dialect: dialect)
     }
 
-    func readAll(asOf: Date?, stream: Stream) async throws -> SourceBatch {
+    func readAll(asOf: Date?, packing: Bool = false, stream: Stream) async throws -> SourceBatch {
         let (sql, binds) = queries.cases(asOf: asOf)
         let assembler = CaseAssembler(reader: self)
         var rowsRead = 0
         try await stream(sql, binds, RowSink { assembler.add($0) })
         rowsRead += assembler.rows
         var (batch, caseHashes) = assembler.result(isComplete: true)
+        if packing {
+            let packer = PackingAttacher(reader: self, batch: batch, asOf: asOf)
+            batch.cases = []
+            if let (activitySQL, activityBinds) = queries.activity(forCases: nil) {
+                try await stream(activitySQL, activityBinds, RowSink { packer.add($0) })
+                rowsRead += packer.position
+            }
+            var recent = RecentRows()
+            if let newest = batch.cursor.cases {
+                let start = windowStart(newest)
+                for (id, mark, hash) in caseHashes where mark >= start { recent.cases[id] = hash }
+            }
+            packer.finish(&batch, window: &recent)
+            batch.cursor.recent = recent
+            batch.rowsRead = rowsRead
+            return batch
+        }
         if let (activitySQL, activityBinds) = queries.activity(forCases: nil) {
             let attacher = ActivityAttacher(reader: self, batch: batch)
             try await stream(activitySQL, activityBinds, RowSink { attacher.add($0) })
@@ -339,6 +356,90 @@ struct SourceReader: Sendable {
                     promisedAt: subject.promisedAt, closedAt: subject.closedAt, attributes: subject.attributes, activity: items)
             }
             batch.cursor.activity = newest
+        }
+    }
+
+    /// A full read that packs as it goes. The activity query is ordered by case, so a case's rows end where the
+    /// next case's begin: the case is then built, seen as of `asOf`, fingerprinted and packed, and its rows let go.
+    /// Only the case rows and one case's activity are ever held as structs, where a plain full read holds every
+    /// case and row of the database at once. Rows of a case that do not come together (a driver or collation
+    /// that groups them differently) are merged into the case packed before.
+    final class PackingAttacher: @unchecked Sendable {
+        let reader: SourceReader
+        let asOf: Date?
+        /// The case rows by slot, without activity.
+        var rows: [Case]
+        var index: [String: Int] = [:]
+        var packed: [(subject: PackedCase, fingerprint: Int)?]
+        var current: (slot: Int, items: [Activity])?
+        var problems: [SourceProblem] = []
+        var newest: Date?
+        var position = 0
+        let checkedColumn: String?
+        /// Activity that may be in the overlap window, with its time: kept against the newest time seen so far, and
+        /// narrowed to the newest of all at the end.
+        var candidates: [(at: Date, identity: Int)] = []
+
+        init(reader: SourceReader, batch: SourceBatch, asOf: Date?) {
+            self.reader = reader
+            self.asOf = asOf
+            rows = batch.cases
+            packed = Array(repeating: nil, count: rows.count)
+            checkedColumn = reader.settings.timestamps == .utc ? reader.settings.activity?.column("at") : nil
+            index.reserveCapacity(rows.count)
+            for (position, subject) in rows.enumerated() { index[subject.id] = position }
+            newest = batch.cursor.activity
+        }
+
+        func add(_ row: RowMapper.Row) {
+            let (caseID, item, rowProblems) = reader.mapper.mapActivity(row, position: position)
+            position += 1
+            problems += rowProblems
+            guard let caseID, let slot = index[caseID], let item else { return }
+            if let column = checkedColumn, let problem = reader.undeclaredForm(row, column: column) {
+                problems.append(SourceProblem(caseID: caseID, query: "activity", message: problem, skipped: false))
+            }
+            if current?.slot != slot {
+                close()
+                current = (slot, [])
+            }
+            current!.items.append(item)
+            if newest.map({ item.at > $0 }) ?? true { newest = item.at }
+        }
+
+        /// Packs the case whose rows just ended.
+        private func close() {
+            guard let (slot, items) = current else { return }
+            current = nil
+            pack(slot, items + (packed[slot]?.subject.unpacked().activity ?? []))
+        }
+
+        private func pack(_ slot: Int, _ items: [Activity]) {
+            let row = rows[slot]
+            let whole = Case(
+                id: row.id, kind: row.kind, status: row.status, owner: row.owner, openedAt: row.openedAt, promisedAt: row.promisedAt,
+                closedAt: row.closedAt, attributes: row.attributes, activity: items)
+            let start = newest.map { $0.addingTimeInterval(-reader.activityOverlap) } ?? .distantPast
+            for item in whole.activity where item.at >= start { candidates.append((item.at, SourceReader.identity(whole.id, item))) }
+            // As-of reads see each case as it stood then; a case not yet opened is left out (its slot stays empty).
+            let seen: Case?
+            if let asOf { seen = whole.asOf(asOf) } else { seen = whole }
+            guard let seen else { return }
+            packed[slot] = (PackedCase(seen), seen.hashValue)
+        }
+
+        func finish(_ batch: inout SourceBatch, window: inout RecentRows) {
+            close()
+            // The cases that have no activity.
+            for slot in rows.indices where packed[slot] == nil { pack(slot, []) }
+            batch.packed = packed.compactMap { $0 }
+            rows = []
+            batch.problems += problems
+            batch.cursor.activity = newest
+            if let newest {
+                let start = newest.addingTimeInterval(-reader.activityOverlap)
+                for candidate in candidates where candidate.at >= start { window.activity.insert(candidate.identity) }
+            }
         }
     }
 

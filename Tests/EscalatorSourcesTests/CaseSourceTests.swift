@@ -538,6 +538,43 @@ func isoText(_ date: Date) -> String {
         var again: [String] = []
         generator.forEachOrder { order, _ in again.append(order.id + (order.owner ?? "-")) }
         #expect(again == batch.cases.map { $0.id + ($0.owner ?? "-") }.sorted())
+
+        // A packing full read (the daemon's) gives the same cases, fingerprints, problems and window, now and as of
+        // a past instant.
+        for asOf in [nil, generator.end.addingTimeInterval(-20 * 86_400)] {
+            let plain = try await source.readAll(asOf: asOf)
+            let packed = try await source.readAll(asOf: asOf, packing: true)
+            #expect(packed.cases.isEmpty && packed.packed.count == plain.cases.count)
+            #expect(packed.packed.map { $0.subject.unpacked() } == plain.cases)
+            #expect(packed.packed.map(\.fingerprint) == plain.cases.map(\.hashValue))
+            #expect(packed.packed.map(\.subject.id) == plain.cases.map(\.id))
+            #expect(packed.cursor == plain.cursor && packed.rowsRead == plain.rowsRead)
+            #expect(packed.problems.map(\.description) == plain.problems.map(\.description))
+        }
+        await source.close()
+    }
+
+    /// SQLite orders numbers before text, so activity whose case column holds 7 for some rows and '7' for others
+    /// does not come together: a packing read merges the rows into the case packed before, as a plain read does.
+    @Test func aPackingReadMergesACasesRowsThatDoNotComeTogether() async throws {
+        let db = try TestDatabase(.sqlite)
+        try db.addStaff()
+        try db.execute("""
+            CREATE TABLE loose_activity (id TEXT, order_id, kind TEXT, at TEXT);
+            INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('7', 'rep3', '2026-03-01T08:00:00Z', '2026-03-01T09:00:00Z');
+            INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('8', 'rep3', '2026-03-01T08:00:00Z', '2026-03-01T09:00:00Z');
+            INSERT INTO loose_activity VALUES ('a1', 7, 'customer_message', '2026-03-01T08:10:00Z');
+            INSERT INTO loose_activity VALUES ('a2', '7', 'customer_update', '2026-03-01T08:20:00Z');
+            INSERT INTO loose_activity VALUES ('b1', 8, 'customer_message', '2026-03-01T08:30:00Z');
+            INSERT INTO loose_activity VALUES ('a3', 7, 'internal_update', '2026-03-01T08:40:00Z');
+            """)
+        let yaml = db.sourceYAML().replacingOccurrences(of: "SELECT * FROM order_activity", with: "SELECT * FROM loose_activity")
+        let source = try db.open(try db.settings(yaml))
+        let plain = try await source.readAll(asOf: nil)
+        let packed = try await source.readAll(asOf: nil, packing: true)
+        #expect(plain.cases.first { $0.id == "7" }?.activity.map(\.id) == ["a1", "a2", "a3"])
+        #expect(packed.packed.map { $0.subject.unpacked() } == plain.cases)
+        #expect(packed.packed.map(\.fingerprint) == plain.cases.map(\.hashValue))
         await source.close()
     }
 }
