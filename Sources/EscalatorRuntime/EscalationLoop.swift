@@ -172,8 +172,10 @@ public struct EscalationLoop: Sendable {
     public mutating func tick(
         at now: Date, rules: Rules, limit: Int = .max, caseFor: (String) -> Case?
     ) -> [(notice: Notice, subject: Case, state: EscalationState)] {
-        var due = changed
-        changed.removeAll(keepingCapacity: true)
+        // Taken whole, not copied and cleared: after a full read the set has room for every case, and clearing
+        // it in place would allocate that room again at every tick.
+        var due: Set<String> = []
+        swap(&due, &changed)
         while let top = queue.min, top.due <= now {
             _ = queue.popMin()
             if deadlines[top.id] == top.due {
