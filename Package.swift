@@ -139,7 +139,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EscalatorCoreTests",
-            dependencies: ["EscalatorCore", "EscalatorTestKit"]
+            dependencies: ["EscalatorCore"]
         ),
         .testTarget(
             name: "EscalatorConfigTests",

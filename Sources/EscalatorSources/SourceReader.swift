@@ -314,11 +314,11 @@ struct SourceReader: Sendable {
         attacher.finish(&batch)
     }
 
-    /// Activity rows mapped one at a time onto the batch's cases, as a driver streams them.
-    final class ActivityAttacher: @unchecked Sendable {
+    /// What both ways of attaching activity do with each row: map it, note its problems, find its case's slot among
+    /// the batch's cases, and keep the newest time seen.
+    final class ActivityIntake: @unchecked Sendable {
         let reader: SourceReader
         var index: [String: Int] = [:]
-        var activity: [Int: [Activity]] = [:]
         var problems: [SourceProblem] = []
         var newest: Date?
         var position = 0
@@ -333,20 +333,37 @@ struct SourceReader: Sendable {
             newest = batch.cursor.activity
         }
 
-        func add(_ row: RowMapper.Row) {
+        /// The row's case slot and activity; nil for a row that maps to no case of the batch.
+        func take(_ row: RowMapper.Row) -> (slot: Int, item: Activity)? {
             let (caseID, item, rowProblems) = reader.mapper.mapActivity(row, position: position)
             position += 1
             problems += rowProblems
-            guard let caseID, let slot = index[caseID], let item else { return }
+            guard let caseID, let slot = index[caseID], let item else { return nil }
             if let column = checkedColumn, let problem = reader.undeclaredForm(row, column: column) {
                 problems.append(SourceProblem(caseID: caseID, query: "activity", message: problem, skipped: false))
             }
-            activity[slot, default: []].append(item)
             if newest.map({ item.at > $0 }) ?? true { newest = item.at }
+            return (slot, item)
+        }
+    }
+
+    /// Activity rows mapped one at a time onto the batch's cases, as a driver streams them.
+    final class ActivityAttacher: @unchecked Sendable {
+        let intake: ActivityIntake
+        var activity: [Int: [Activity]] = [:]
+        var position: Int { intake.position }
+
+        init(reader: SourceReader, batch: SourceBatch) {
+            intake = ActivityIntake(reader: reader, batch: batch)
+        }
+
+        func add(_ row: RowMapper.Row) {
+            guard let (slot, item) = intake.take(row) else { return }
+            activity[slot, default: []].append(item)
         }
 
         func finish(_ batch: inout SourceBatch) {
-            batch.problems += problems
+            batch.problems += intake.problems
             // Each case's rows are let go as soon as the case holds its sorted copy.
             for slot in Array(activity.keys) {
                 guard let items = activity.removeValue(forKey: slot) else { continue }
@@ -355,7 +372,7 @@ struct SourceReader: Sendable {
                     id: subject.id, kind: subject.kind, status: subject.status, owner: subject.owner, openedAt: subject.openedAt,
                     promisedAt: subject.promisedAt, closedAt: subject.closedAt, attributes: subject.attributes, activity: items)
             }
-            batch.cursor.activity = newest
+            batch.cursor.activity = intake.newest
         }
     }
 
@@ -365,46 +382,33 @@ struct SourceReader: Sendable {
     /// case and row of the database at once. Rows of a case that do not come together (a driver or collation
     /// that groups them differently) are merged into the case packed before.
     final class PackingAttacher: @unchecked Sendable {
+        let intake: ActivityIntake
         let reader: SourceReader
         let asOf: Date?
         /// The case rows by slot, without activity.
         var rows: [Case]
-        var index: [String: Int] = [:]
         var packed: [(subject: PackedCase, fingerprint: Int)?]
         var current: (slot: Int, items: [Activity])?
-        var problems: [SourceProblem] = []
-        var newest: Date?
-        var position = 0
-        let checkedColumn: String?
+        var position: Int { intake.position }
         /// Activity that may be in the overlap window, with its time: kept against the newest time seen so far, and
         /// narrowed to the newest of all at the end.
         var candidates: [(at: Date, identity: Int)] = []
 
         init(reader: SourceReader, batch: SourceBatch, asOf: Date?) {
+            intake = ActivityIntake(reader: reader, batch: batch)
             self.reader = reader
             self.asOf = asOf
             rows = batch.cases
             packed = Array(repeating: nil, count: rows.count)
-            checkedColumn = reader.settings.timestamps == .utc ? reader.settings.activity?.column("at") : nil
-            index.reserveCapacity(rows.count)
-            for (position, subject) in rows.enumerated() { index[subject.id] = position }
-            newest = batch.cursor.activity
         }
 
         func add(_ row: RowMapper.Row) {
-            let (caseID, item, rowProblems) = reader.mapper.mapActivity(row, position: position)
-            position += 1
-            problems += rowProblems
-            guard let caseID, let slot = index[caseID], let item else { return }
-            if let column = checkedColumn, let problem = reader.undeclaredForm(row, column: column) {
-                problems.append(SourceProblem(caseID: caseID, query: "activity", message: problem, skipped: false))
-            }
+            guard let (slot, item) = intake.take(row) else { return }
             if current?.slot != slot {
                 close()
                 current = (slot, [])
             }
             current!.items.append(item)
-            if newest.map({ item.at > $0 }) ?? true { newest = item.at }
         }
 
         /// Packs the case whose rows just ended.
@@ -419,7 +423,7 @@ struct SourceReader: Sendable {
             let whole = Case(
                 id: row.id, kind: row.kind, status: row.status, owner: row.owner, openedAt: row.openedAt, promisedAt: row.promisedAt,
                 closedAt: row.closedAt, attributes: row.attributes, activity: items)
-            let start = newest.map { $0.addingTimeInterval(-reader.activityOverlap) } ?? .distantPast
+            let start = intake.newest.map { $0.addingTimeInterval(-reader.activityOverlap) } ?? .distantPast
             for item in whole.activity where item.at >= start { candidates.append((item.at, SourceReader.identity(whole.id, item))) }
             // As-of reads see each case as it stood then; a case not yet opened is left out (its slot stays empty).
             let seen: Case?
@@ -434,9 +438,9 @@ struct SourceReader: Sendable {
             for slot in rows.indices where packed[slot] == nil { pack(slot, []) }
             batch.packed = packed.compactMap { $0 }
             rows = []
-            batch.problems += problems
-            batch.cursor.activity = newest
-            if let newest {
+            batch.problems += intake.problems
+            batch.cursor.activity = intake.newest
+            if let newest = intake.newest {
                 let start = newest.addingTimeInterval(-reader.activityOverlap)
                 for candidate in candidates where candidate.at >= start { window.activity.insert(candidate.identity) }
             }

@@ -56,20 +56,8 @@ public struct SyntheticOrders: Sendable {
         self.prefix = prefix
     }
 
-    /// A small, fast, deterministic generator (SplitMix64): the same seed gives the same sequence everywhere.
-    public struct Random: Sendable {
-        public var state: UInt64
-        public init(state: UInt64) { self.state = state }
-        public mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        public mutating func chance(_ p: Double) -> Bool { Double(next() % 1_000_000) / 1_000_000 < p }
-    }
+    /// The generator the synthetic data is drawn from: the same seed gives the same orders everywhere.
+    public typealias Random = SplitMix64
 
     /// 1 manager, a supervisor per 8 reps, 1 rep per 500 orders (at least 4).
     public var staff: [StaffRow] {
@@ -249,4 +237,11 @@ public struct SyntheticOrders: Sendable {
         if !current.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { out.append(current) }
         return out
     }
+}
+
+extension SplitMix64 {
+    /// A number in 0..<n.
+    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    /// True with probability `p`.
+    public mutating func chance(_ p: Double) -> Bool { Double(next() % 1_000_000) / 1_000_000 < p }
 }

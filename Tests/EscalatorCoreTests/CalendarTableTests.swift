@@ -1,5 +1,4 @@
 @testable import EscalatorCore
-import EscalatorTestKit
 import Foundation
 import Testing
 
@@ -34,7 +33,7 @@ import Testing
         let zoned = BusinessCalendar(name: "z", timeZone: timeZone, weekly: weekly, holidays: holidays, tableCentre: Date(timeIntervalSince1970: 0))
         #expect(tabled.hasTable)
 
-        var random = SeededRandom(seed: UInt64(zone.identifier.utf8.reduce(7) { $0 &* 31 &+ UInt64($1) }))
+        var random = SplitMix64(state: UInt64(zone.identifier.utf8.reduce(7) { $0 &* 31 &+ UInt64($1) }))
         // 2022-07 to 2030-06: the table's first and last days and beyond on both sides.
         let low = 1_656_633_600.0
         let high = 1_909_008_000.0

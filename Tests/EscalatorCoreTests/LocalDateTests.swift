@@ -1,5 +1,4 @@
 import EscalatorCore
-import EscalatorTestKit
 import Foundation
 import Testing
 
@@ -40,7 +39,7 @@ import Testing
         }
         let first = -62_167_219_200.0  // 0000-01-01T00:00:00Z
         let last = 253_402_300_799.0  // 9999-12-31T23:59:59Z
-        var random = SeededRandom(seed: 20_261_126)
+        var random = SplitMix64(state: 20_261_126)
         var instants = [first, last, 0, -1, 0.999, 1_772_425_800.5, last + 1, first - 1]
         for _ in 0..<20_000 { instants.append(first + Double(random.next() % UInt64(last - first + 1)) + 0.25) }
         for instant in instants {

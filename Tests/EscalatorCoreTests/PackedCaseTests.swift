@@ -1,5 +1,4 @@
 import EscalatorCore
-import EscalatorTestKit
 import Foundation
 import Testing
 
@@ -7,7 +6,7 @@ import Testing
     /// Seeded random cases, with every field set or not, text beyond ASCII, attributes and activity of every kind,
     /// come back equal, activity in the same order, and keep their closing time outside the bytes.
     @Test func everyCaseComesBackExactly() {
-        var random = SeededRandom(seed: 7_331)
+        var random = SplitMix64(state: 7_331)
         func pick<T>(_ items: [T]) -> T { items[Int(random.next() % UInt64(items.count))] }
         func time() -> Date { Date(timeIntervalSince1970: Double(random.next() % 4_000_000_000) / pick([1, 3])) }
         let texts: [String?] = [nil, "", "open", "in_production", "Renée Ünicode", "line\nbreak", "😀", String(repeating: "x", count: 500)]

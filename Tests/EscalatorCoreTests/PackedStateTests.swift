@@ -1,5 +1,4 @@
 import EscalatorCore
-import EscalatorTestKit
 import Foundation
 import Testing
 
@@ -8,7 +7,7 @@ import Testing
     /// text beyond ASCII; negative and large numbers; times with fractions and far from now) come back equal, and
     /// the in-place reading agrees with the unpacked state.
     @Test func everyStateComesBackExactlyAndIsReadInPlaceAlike() {
-        var random = SeededRandom(seed: 4_096)
+        var random = SplitMix64(state: 4_096)
         func pick<T>(_ items: [T]) -> T { items[Int(random.next() % UInt64(items.count))] }
         func time() -> Date {
             pick([Date.distantPast, .distantFuture, Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: Double(random.next() % 4_000_000_000) / 3)])

@@ -1,7 +1,8 @@
-/// splitmix64: a fixed sequence for a seed, so a failure can be replayed.
-public struct SeededRandom {
+/// SplitMix64: a small, fast, deterministic random generator. The same seed gives the same sequence everywhere,
+/// so the synthetic orders and the seeded tests can be replayed.
+public struct SplitMix64: Sendable {
     public var state: UInt64
-    public init(seed: UInt64) { state = seed }
+    public init(state: UInt64) { self.state = state }
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
