@@ -169,11 +169,11 @@ enum Measurement {
         row.set("rss_bytes_per_case", (rss - rssBefore) / max(cases, 1))
         // As the daemon does after a full read: freed pages go back, and glibc's free lists are consolidated now
         // rather than at the next allocation (which made the first idle tick at 1M cost 5 ms).
-        _ = Soak.malloc_trim(0)
+        Daemon.returnFreedMemory()
 
         // Idle: nothing changed since the full read, 30 seconds later (whatever falls due in them is evaluated). The
         // first poll after a full read is reported on its own: SQLite's page cache then holds the tables the full
-        // read scanned, not the change index, and reading it back in costs about 20 ms once. The figure is the
+        // read scanned, not the change index, and reading it back in costs a few milliseconds once. The figure is the
         // mean of the polls after it.
         let idleAt = now.addingTimeInterval(30)
         var idleChanged = 0
@@ -228,7 +228,7 @@ enum Measurement {
         // What the process holds once the first tick is done, and how much of it is the escalation states, the
         // cases and the poller's fingerprints (each measured after giving freed pages back).
         func held() -> Double {
-            _ = Soak.malloc_trim(0)
+            Daemon.returnFreedMemory()
             return Double(Soak.currentRSS()) / 1_048_576
         }
         let holding = held()

@@ -92,7 +92,7 @@ enum Soak {
                     try db.execute(sql: "DELETE FROM order_activity WHERE order_id IN (SELECT id FROM orders WHERE closed_at < ?)", arguments: [cutoff])
                     try db.execute(sql: "DELETE FROM orders WHERE closed_at < ?", arguments: [cutoff])
                 }
-                _ = malloc_trim(0)
+                Daemon.returnFreedMemory()
                 let footprint = await daemon.footprint()
                 let elapsed = ContinuousClock.now - dayStarted
                 var row = Row()
@@ -115,9 +115,6 @@ enum Soak {
         }
         await daemon.close()
     }
-
-    /// glibc's: hands freed heap pages back to the kernel, so the resident size measures what is in use.
-    @_silgen_name("malloc_trim") static func malloc_trim(_ pad: Int) -> Int32
 
     /// Resident memory now (VmRSS), in bytes.
     static func currentRSS() -> Int {

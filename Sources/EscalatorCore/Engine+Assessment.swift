@@ -45,7 +45,7 @@ public struct ScheduledStep: Sendable, Hashable {
     public let unresolved: [String]
     public let template: String?
 
-    public var label: String { repeatNumber == 0 ? "step\(step)" : "step\(step).r\(repeatNumber)" }
+    public var label: String { EscalationState.stepLabel(step: step, repeatNumber: repeatNumber) }
 }
 
 extension Engine {

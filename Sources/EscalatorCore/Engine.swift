@@ -67,7 +67,7 @@ public enum Engine {
                     index = state.occurrences.count - 1
                 }
                 var occurrence = state.occurrences[index]
-                let noticeID = "\(subject.id)/\(policy.name)/\(occurrence.id)/\(chosen.label)"
+                let noticeID = occurrence.noticeID(caseID: subject.id, step: chosen.step, repeatNumber: chosen.repeatNumber)
                 let notice = Notice(
                     id: noticeID, caseID: subject.id, policy: policy.name, measure: policy.measure.name,
                     occurrence: occurrence.id, subject: clock.subject, subjectText: clock.subjectText,

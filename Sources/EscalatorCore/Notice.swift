@@ -157,6 +157,11 @@ public struct EscalationState: Sendable, Hashable, Codable {
         }
 
         public var id: String { "\(clock).\(ordinal)" }
+
+        /// The id of the notice sent for a step (or one of its repeats) of this occurrence of a case's policy.
+        public func noticeID(caseID: String, step: Int, repeatNumber: Int) -> String {
+            "\(caseID)/\(policy)/\(id)/\(EscalationState.stepLabel(step: step, repeatNumber: repeatNumber))"
+        }
     }
 
     public var occurrences: [Occurrence]
@@ -168,4 +173,9 @@ public struct EscalationState: Sendable, Hashable, Codable {
     }
 
     public static let empty = EscalationState()
+
+    /// A step's name in notice ids: `step2`, or `step4.r3` for its third repeat.
+    public static func stepLabel(step: Int, repeatNumber: Int) -> String {
+        repeatNumber == 0 ? "step\(step)" : "step\(step).r\(repeatNumber)"
+    }
 }

@@ -3,7 +3,7 @@ import Foundation
 /// A case with all its activity held as one byte buffer, in the encoding of `PackedState`: how the daemon keeps
 /// the open cases between evaluations. As structs, a case with ten activity rows took about 2.8 KB (a heap block
 /// for every longer text, every row's optional fields and every array); packed it takes about the bytes of its
-/// text. The id and `closedAt` stay outside too, since the daemon and the poller read them for every case.
+/// text. The id and `closedAt` stay outside the bytes, since the daemon and the poller read them for every case.
 public struct PackedCase: Sendable {
     public let id: String
     public let closedAt: Date?
@@ -13,13 +13,11 @@ public struct PackedCase: Sendable {
         id = subject.id
         closedAt = subject.closedAt
         var writer = PackWriter()
-        writer.text(subject.id)
         writer.optionalText(subject.kind)
         writer.optionalText(subject.status)
         writer.optionalText(subject.owner)
         writer.time(subject.openedAt)
         writer.optionalTime(subject.promisedAt)
-        writer.optionalTime(subject.closedAt)
         writer.count(subject.attributes.count)
         for (name, value) in subject.attributes.sorted(by: { $0.key < $1.key }) {
             writer.text(name)
@@ -49,13 +47,11 @@ public struct PackedCase: Sendable {
     /// The case as it was packed, its activity in the same order.
     public func unpacked() -> Case {
         var reader = PackReader(bytes: bytes)
-        let id = reader.text()
         let kind = reader.optionalText()
         let status = reader.optionalText()
         let owner = reader.optionalText()
         let openedAt = reader.time()
         let promisedAt = reader.optionalTime()
-        let closedAt = reader.optionalTime()
         var subject = Case(id: id, kind: kind, status: status, owner: owner, openedAt: openedAt, promisedAt: promisedAt, closedAt: closedAt)
         let attributeCount = reader.count()
         if attributeCount > 0 {

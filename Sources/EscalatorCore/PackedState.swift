@@ -8,9 +8,9 @@ import Foundation
 ///
 /// Layout: unsigned LEB128 counts and integers (signed ones zigzagged), a time as its whole seconds since the
 /// reference date or else the 8 bytes of its `timeIntervalSinceReferenceDate` (either way it comes back exactly),
-/// text as a count and its UTF-8, an optional as a 0 or 1 byte before the value. A taken step's notice id is stored as a tag when it is the one the engine gives it
-/// (`case/policy/clock.ordinal/stepN[.rR]`), else in full.
-public struct PackedState: Sendable, Hashable {
+/// text as a count and its UTF-8, an optional as a 0 or 1 byte before the value. A taken step's notice id is
+/// stored as a tag when it is the one the engine gives it (`Occurrence.noticeID`), else in full.
+public struct PackedState: Sendable {
     let bytes: [UInt8]
 
     public init(_ state: EscalationState, caseID: String) {
@@ -33,7 +33,7 @@ public struct PackedState: Sendable, Hashable {
                 switch taken.noticeID {
                 case nil:
                     writer.byte(0)
-                case let id? where id == Self.noticeID(caseID, occurrence, taken):
+                case let id? where id == occurrence.noticeID(caseID: caseID, step: taken.step, repeatNumber: taken.repeatNumber):
                     writer.byte(1)
                 case let id?:
                     writer.byte(2)
@@ -53,12 +53,6 @@ public struct PackedState: Sendable, Hashable {
         }
         // An exact copy: the writer's buffer has grown by doubling.
         bytes = writer.bytes.withUnsafeBufferPointer { Array($0) }
-    }
-
-    /// The notice id the engine gives a step (see `Engine.evaluate`).
-    static func noticeID(_ caseID: String, _ occurrence: EscalationState.Occurrence, _ taken: EscalationState.TakenStep) -> String {
-        let label = taken.repeatNumber == 0 ? "step\(taken.step)" : "step\(taken.step).r\(taken.repeatNumber)"
-        return "\(caseID)/\(occurrence.policy)/\(occurrence.id)/\(label)"
     }
 
     /// The state as it was packed.
@@ -87,7 +81,7 @@ public struct PackedState: Sendable, Hashable {
                 let takenAt = reader.time()
                 var taken = EscalationState.TakenStep(step: step, repeatNumber: repeatNumber, dueAt: dueAt, takenAt: takenAt, noticeID: nil)
                 switch reader.byte() {
-                case 1: taken = taken.with(noticeID: Self.noticeID(caseID, occurrence, taken))
+                case 1: taken = taken.with(noticeID: occurrence.noticeID(caseID: caseID, step: step, repeatNumber: repeatNumber))
                 case 2: taken = taken.with(noticeID: reader.text())
                 default: break
                 }

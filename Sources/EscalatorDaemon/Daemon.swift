@@ -195,11 +195,13 @@ public actor Daemon {
         report.nextWake = min(nextPoll, loop.nextDeadline() ?? .distantFuture)
         // After a full read or a large batch of evaluations the rows read have been let go (gigabytes at a million
         // orders); glibc keeps freed pages unless asked, and the unit's memory would stay at the peak.
-        if report.wasFullResync || report.evaluated >= 10_000 { _ = Self.mallocTrim(0) }
+        if report.wasFullResync || report.evaluated >= 10_000 { Self.returnFreedMemory() }
         return report
     }
 
-    /// glibc's: returns freed heap pages to the kernel.
+    /// Hands freed heap pages back to the kernel (glibc's `malloc_trim`).
+    public static func returnFreedMemory() { _ = mallocTrim(0) }
+
     @_silgen_name("malloc_trim") private static func mallocTrim(_ pad: Int) -> Int32
 
     /// Commits what a batch recorded, if anything, and counts the notices it queued.

@@ -64,9 +64,6 @@ public struct EscalationLoop: Sendable {
 
     /// Whether a case is finished with: it is closed, nothing of it is open, and it has no deadline. Its state
     /// only records the past, and a daemon may drop it from memory (`release`) and keep it in its store.
-    public func isSettled(_ subject: Case) -> Bool { isSettled(subject.id, closedAt: subject.closedAt) }
-
-    /// The same for a case known by its id and closing time.
     public func isSettled(_ id: String, closedAt: Date?) -> Bool {
         guard closedAt != nil, deadlines[id] == nil, !isPending(id) else { return false }
         if packsStates { return packed[id]?.isAllCleared ?? true }

@@ -180,8 +180,9 @@ struct QueryBuilder {
         return ("((\(column) >= ? AND \(column) < '') OR (\(column) >= ? AND \(exact) >= ?))", [.integer(seconds), .text(bound), .integer(seconds)])
     }
 
-    /// `column` in the range that starts at `start`, in the dialect's form; the first parameter is number `n`.
-    private func since(_ column: String, _ start: ReadStart, _ n: Int) -> (sql: String, binds: [SourceValue]) {
+    /// `column` in the range that starts at `start`, in the dialect's form. It is always a query's first condition,
+    /// so its parameter is the first.
+    private func since(_ column: String, _ start: ReadStart) -> (sql: String, binds: [SourceValue]) {
         let (mark, after): (Watermark, Bool) = switch start {
         case .from(let mark): (mark, false)
         case .after(let mark): (mark, true)
@@ -189,8 +190,8 @@ struct QueryBuilder {
         let operation = after ? ">" : ">="
         switch (mark, dialect) {
         case (.time(let date), .sqlite): return sqliteSince(column, date, after: after)
-        case (.time(let date), .postgres): return ("\(column) \(operation) \(placeholder(n))", [.date(date)])
-        case (.version(let version), _): return ("\(column) \(operation) \(placeholder(n))", [.integer(version)])
+        case (.time(let date), .postgres): return ("\(column) \(operation) \(placeholder(1))", [.date(date)])
+        case (.version(let version), _): return ("\(column) \(operation) \(placeholder(1))", [.integer(version)])
         }
     }
 
@@ -199,7 +200,7 @@ struct QueryBuilder {
         var conditions: [String] = []
         var binds: [SourceValue] = []
         if let start, let column = settings.change?.column {
-            let (sql, values) = since("c.\(Self.quote(column))", start, 1)
+            let (sql, values) = since("c.\(Self.quote(column))", start)
             conditions.append(sql)
             binds += values
         }
@@ -252,7 +253,7 @@ struct QueryBuilder {
     func activity(since start: ReadStart) -> (sql: String, binds: [SourceValue])? {
         guard let query = settings.activity else { return nil }
         // Whole rows, not only case ids: the reader compares them with the rows it saw in the overlap window.
-        let (condition, binds) = since("a.\(Self.quote(query.column("at")))", start, 1)
+        let (condition, binds) = since("a.\(Self.quote(query.column("at")))", start)
         return ("SELECT * FROM (\(trimmed(query.sql))) AS a WHERE \(condition)", binds)
     }
 }

@@ -33,9 +33,8 @@ public final class PostgresCaseSource: CaseSource {
     }
 
     public func clock(now: Date) async throws -> Date {
-        let rows = Collected()
-        try await stream("SELECT statement_timestamp()", [], into: RowSink { rows.items.append($0) })
-        guard case .date(let date)? = rows.items.first?.values.first else {
+        let rows = try await SourceReader.collect(stream, "SELECT statement_timestamp()", [])
+        guard case .date(let date)? = rows.first?.values.first else {
             throw SourceError("read the PostgreSQL clock", "statement_timestamp() gave no time")
         }
         return date

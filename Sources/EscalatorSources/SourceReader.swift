@@ -44,6 +44,13 @@ struct SourceReader: Sendable {
         try await stream(sql, binds, RowSink { assembler.add($0) })
         rowsRead += assembler.rows
         var (batch, caseHashes) = assembler.result(isComplete: true)
+        // The window the next poll reads again: case rows and activity within the overlap of the newest seen.
+        var recent = RecentRows()
+        if let newest = batch.cursor.cases {
+            let start = windowStart(newest)
+            for (id, mark, hash) in caseHashes where mark >= start { recent.cases[id] = hash }
+        }
+        caseHashes = []
         if packing {
             let packer = PackingAttacher(reader: self, batch: batch, asOf: asOf)
             batch.cases = []
@@ -51,38 +58,25 @@ struct SourceReader: Sendable {
                 try await stream(activitySQL, activityBinds, RowSink { packer.add($0) })
                 rowsRead += packer.position
             }
-            var recent = RecentRows()
-            if let newest = batch.cursor.cases {
-                let start = windowStart(newest)
-                for (id, mark, hash) in caseHashes where mark >= start { recent.cases[id] = hash }
-            }
             packer.finish(&batch, window: &recent)
-            batch.cursor.recent = recent
-            batch.rowsRead = rowsRead
-            return batch
-        }
-        if let (activitySQL, activityBinds) = queries.activity(forCases: nil) {
-            let attacher = ActivityAttacher(reader: self, batch: batch)
-            try await stream(activitySQL, activityBinds, RowSink { attacher.add($0) })
-            rowsRead += attacher.position
-            attacher.finish(&batch)
+        } else {
+            if let (activitySQL, activityBinds) = queries.activity(forCases: nil) {
+                let attacher = ActivityAttacher(reader: self, batch: batch)
+                try await stream(activitySQL, activityBinds, RowSink { attacher.add($0) })
+                rowsRead += attacher.position
+                attacher.finish(&batch)
+            }
+            if let newest = batch.cursor.activity {
+                let start = newest.addingTimeInterval(-activityOverlap)
+                for subject in batch.cases {
+                    for item in subject.activity where item.at >= start { recent.activity.insert(Self.identity(subject.id, item)) }
+                }
+            }
         }
         batch.rowsRead = rowsRead
-        // The window the next poll reads again: case rows and activity within the overlap of the newest seen.
-        var recent = RecentRows()
-        if let newest = batch.cursor.cases {
-            let start = windowStart(newest)
-            for (id, mark, hash) in caseHashes where mark >= start { recent.cases[id] = hash }
-        }
-        if let newest = batch.cursor.activity {
-            let start = newest.addingTimeInterval(-activityOverlap)
-            for subject in batch.cases {
-                for item in subject.activity where item.at >= start { recent.activity.insert(Self.identity(subject.id, item)) }
-            }
-        }
-        caseHashes = []
         batch.cursor.recent = recent
-        return finish(batch, asOf: asOf)
+        // A packing read has seen each case as of `asOf` already.
+        return packing ? batch : finish(batch, asOf: asOf)
     }
 
     /// How far back each poll reads activity again.

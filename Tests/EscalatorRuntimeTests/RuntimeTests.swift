@@ -80,7 +80,8 @@ extension EscalationLoopTests {
         #expect(plain.stateCount == packed.stateCount && plain.stateCount == cases.count, "\(plain.stateCount)")
         for subject in cases {
             #expect(plain.state(of: subject.id) == packed.state(of: subject.id))
-            #expect(plain.isSettled(subject.asOf(now)!) == packed.isSettled(subject.asOf(now)!))
+            let closedAt = subject.asOf(now)!.closedAt
+            #expect(plain.isSettled(subject.id, closedAt: closedAt) == packed.isSettled(subject.id, closedAt: closedAt))
         }
     }
 
