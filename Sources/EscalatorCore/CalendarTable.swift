@@ -6,17 +6,28 @@ import Foundation
 ///
 /// The offsets come from the zone's own transitions and are checked against the zone day by day; if they ever
 /// disagree, no table is built and the calendar keeps asking the zone. Outside the window it always does.
-final class CalendarTable: Sendable {
+///
+/// The days are held in flat buffers that never change after `init`, read through pointers: the engine walks
+/// them day by day for every clock it places, on every core at once, and reading a nested array there would
+/// retain and release it each time (atomic operations that the cores contend for).
+final class CalendarTable: @unchecked Sendable {
     /// Day number (days since 1970-01-01) of the window's first local day.
     let firstDay: Int
+    let dayCount: Int
     /// The instants (epoch seconds) from which each offset holds, ascending; the first is the window's start.
     private let changes: [Double]
     private let offsets: [Int]
     /// The instant (epoch seconds) at which the offsets stop being known.
     private let end: Double
-    /// Open intervals per local day of the window, and whether the day is a working day.
-    let intervals: [[DateInterval]]
-    let working: [Bool]
+    /// Every open interval of the window in order, as start and end (epoch seconds, whole seconds) pairs.
+    private let bounds: UnsafeMutablePointer<Double>
+    /// Per day, the index of its first interval in `bounds`; one more entry marks the end.
+    private let firstInterval: UnsafeMutablePointer<Int>
+    /// Per day, whether it is a working day.
+    private let working: UnsafeMutablePointer<Bool>
+    /// Per day, the open seconds of the days before it in the window (whole seconds, so sums are exact); one more
+    /// entry holds the window's total.
+    private let openBefore: UnsafeMutablePointer<Double>
 
     /// The window: from 1 January three years before `around` to 1 January four years after it.
     static func window(around instant: Date) -> (firstDay: Int, dayCount: Int) {
@@ -57,22 +68,45 @@ final class CalendarTable: Sendable {
             return nil
         }
         let offset = { (instant: Double) -> Int in known(instant) ?? zoneOffset(instant) }
-        var intervals: [[DateInterval]] = []
+        var bounds: [Double] = []
+        var firstInterval: [Int] = []
         var working: [Bool] = []
-        intervals.reserveCapacity(dayCount)
-        working.reserveCapacity(dayCount)
+        var openBefore: [Double] = [0]
         for day in firstDay..<(firstDay + dayCount) {
             let date = LocalDate(daysSinceEpoch: day)
             let isWorking = isWorkingDay(date)
             working.append(isWorking)
-            intervals.append(isWorking ? openIntervals(date, offset) : [])
+            firstInterval.append(bounds.count / 2)
+            var open = 0.0
+            for interval in isWorking ? openIntervals(date, offset) : [] {
+                bounds += [interval.start.timeIntervalSince1970, interval.end.timeIntervalSince1970]
+                open += interval.duration
+            }
+            openBefore.append(openBefore[openBefore.count - 1] + open)
+        }
+        firstInterval.append(bounds.count / 2)
+        func copy<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
+            let pointer = UnsafeMutablePointer<T>.allocate(capacity: max(values.count, 1))
+            pointer.initialize(from: values, count: values.count)
+            return pointer
         }
         self.firstDay = firstDay
+        self.dayCount = dayCount
         self.changes = changes
         self.offsets = offsets
         self.end = end
-        self.intervals = intervals
-        self.working = working
+        self.bounds = copy(bounds)
+        self.firstInterval = copy(firstInterval)
+        self.working = copy(working)
+        self.openBefore = copy(openBefore)
+    }
+
+    deinit {
+        // Plain values: nothing to deinitialize.
+        bounds.deallocate()
+        firstInterval.deallocate()
+        working.deallocate()
+        openBefore.deallocate()
     }
 
     /// The zone's offset at an instant (epoch seconds), or nil outside the window.
@@ -97,6 +131,48 @@ final class CalendarTable: Sendable {
     @inline(__always)
     func index(of day: Int) -> Int? {
         let index = day - firstDay
-        return index >= 0 && index < intervals.count ? index : nil
+        return index >= 0 && index < dayCount ? index : nil
+    }
+
+    /// Whether the day at `index` is a working day.
+    @inline(__always)
+    func isWorking(_ index: Int) -> Bool { working[index] }
+
+    /// The open intervals of the day at `index`, read in place.
+    @inline(__always)
+    func intervals(_ index: Int) -> OpenDay {
+        let first = firstInterval[index]
+        return OpenDay(pairs: bounds + 2 * first, count: firstInterval[index + 1] - first)
+    }
+
+    /// Open seconds of the days from index `from` up to, not including, index `to`.
+    @inline(__always)
+    func openSeconds(days from: Int, _ to: Int) -> Double { openBefore[to] - openBefore[from] }
+}
+
+/// One local day's open intervals, in order: read in place from a calendar's table, or a day worked out.
+struct OpenDay: RandomAccessCollection {
+    /// Start and end pairs inside a `CalendarTable`, which outlives the calendar call that reads them.
+    private let pairs: UnsafePointer<Double>?
+    private let computed: [DateInterval]?
+    let startIndex = 0
+    let endIndex: Int
+
+    init(pairs: UnsafePointer<Double>, count: Int) {
+        self.pairs = pairs
+        self.computed = nil
+        self.endIndex = count
+    }
+
+    init(_ intervals: [DateInterval]) {
+        self.pairs = nil
+        self.computed = intervals
+        self.endIndex = intervals.count
+    }
+
+    @inline(__always)
+    subscript(index: Int) -> DateInterval {
+        guard let pairs else { return computed![index] }
+        return DateInterval(start: Date(timeIntervalSince1970: pairs[2 * index]), end: Date(timeIntervalSince1970: pairs[2 * index + 1]))
     }
 }

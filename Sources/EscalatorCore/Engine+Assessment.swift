@@ -32,7 +32,7 @@ public struct ClockAssessment: Sendable {
 }
 
 /// A ladder step placed in time for one clock.
-public struct ScheduledStep: Sendable, Hashable {
+public struct ScheduledStep: Sendable {
     public let step: Int
     public let repeatNumber: Int
     public let trigger: Notice.Trigger
@@ -40,10 +40,12 @@ public struct ScheduledStep: Sendable, Hashable {
     public let nominal: Date
     /// When it may be sent: `nominal`, or the opening of the recipient's calendar when quiet hours hold it.
     public let effective: Date
-    public let to: [Notice.Addressee]
-    public let cc: [Notice.Addressee]
-    public let unresolved: [String]
+    let recipients: StepRecipients
     public let template: String?
+
+    public var to: [Notice.Addressee] { recipients.to }
+    public var cc: [Notice.Addressee] { recipients.cc }
+    public var unresolved: [String] { recipients.unresolved }
 
     public var label: String { EscalationState.stepLabel(step: step, repeatNumber: repeatNumber) }
 }
@@ -225,20 +227,39 @@ extension Engine {
             let calendar = countingCalendar(every, policy)
             // The recipients are the top step's every time: resolve them once.
             let first = people.schedule(top, number: steps.count, repeatNumber: 0, trigger: .repeat, at: topNominal, policy: policy)
+            // The first repeat that may not be sent yet, and the one before it. A repeat whose nominal time is
+            // past `now` may not be; one at or before `now` may not be only when quiet hours hold it past `now`,
+            // which means its recipient's calendar has no open moment from its nominal time to `now`, and then
+            // neither has any later one. So the walk places nothing until the first nominal time past `now`,
+            // and then looks back over the held ones (usually none), rather than placing every repeat since the
+            // breach at every evaluation.
             var at = topNominal
-            var latestDue: (number: Int, at: Date)?
+            var nominals: [Date] = []  // repeat n's nominal time at index n - 1
+            var firstAfter: Int?
             for number in 1...repeatLimit {
                 guard let next = calendar.advance(at, by: every, excluding: pauses) else { break }
                 at = next
-                let placed = people.again(first, top, repeatNumber: number, at: at, policy: policy)
-                if placed.effective > now {
-                    if let latestDue {
-                        schedule.append(people.again(first, top, repeatNumber: latestDue.number, at: latestDue.at, policy: policy))
-                    }
-                    schedule.append(placed)
+                nominals.append(at)
+                if at > now {
+                    firstAfter = number
                     break
                 }
-                latestDue = (number, at)
+            }
+            func isHeld(_ number: Int) -> Bool {
+                people.effectiveTime(of: first, top, at: nominals[number - 1], policy: policy) > now
+            }
+            // The first repeat held past `now`: the first after `now`, or an earlier one that quiet hours hold.
+            var firstHeld = firstAfter
+            var candidate = (firstAfter ?? nominals.count + 1) - 1
+            while candidate >= 1, isHeld(candidate) {
+                firstHeld = candidate
+                candidate -= 1
+            }
+            if let firstHeld {
+                if firstHeld > 1 {
+                    schedule.append(people.again(first, top, repeatNumber: firstHeld - 1, at: nominals[firstHeld - 2], policy: policy))
+                }
+                schedule.append(people.again(first, top, repeatNumber: firstHeld, at: nominals[firstHeld - 1], policy: policy))
             }
         }
 

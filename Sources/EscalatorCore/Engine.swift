@@ -82,7 +82,7 @@ public enum Engine {
                     occurrence.taken.append(
                         EscalationState.TakenStep(
                             step: step.step, repeatNumber: step.repeatNumber, dueAt: step.nominal, takenAt: now,
-                            noticeID: step == chosen ? noticeID : nil))
+                            noticeID: step.step == chosen.step && step.repeatNumber == chosen.repeatNumber ? noticeID : nil))
                 }
                 for person in chosen.to + chosen.cc where !occurrence.notified.contains(person.id) {
                     occurrence.notified.append(person.id)

@@ -12,6 +12,9 @@ final class RoleResolver {
     private var responsiblePerson: Person?? = nil
     /// Each recipient list resolved so far, searched in order: there are a few, and comparing is cheaper than hashing.
     private var addresseeLists: [(recipients: [Ladder.Recipient], addressees: [Notice.Addressee], unresolved: [String])] = []
+    /// Each step's recipients resolved so far, and where that step's lists are stored.
+    private var stepKeys: [StepKey] = []
+    private var stepRecipients: [StepRecipients] = []
 
     init(subject: Case, signals: CaseSignals, rules: Rules) {
         self.subject = subject
@@ -74,6 +77,34 @@ final class RoleResolver {
     func schedule(
         _ step: Ladder.Step, number: Int, repeatNumber: Int, trigger: Notice.Trigger, at nominal: Date, policy: Policy
     ) -> ScheduledStep {
+        let recipients = recipients(of: step)
+        return ScheduledStep(
+            step: number, repeatNumber: repeatNumber, trigger: trigger, nominal: nominal,
+            effective: effectiveTime(step, recipients, nominal: nominal, policy: policy), recipients: recipients,
+            template: step.template ?? policy.template)
+    }
+
+    /// The same step again at another time (a repeat): the recipients do not change, only when it may be sent.
+    func again(_ placed: ScheduledStep, _ step: Ladder.Step, repeatNumber: Int, at nominal: Date, policy: Policy) -> ScheduledStep {
+        ScheduledStep(
+            step: placed.step, repeatNumber: repeatNumber, trigger: placed.trigger, nominal: nominal,
+            effective: effectiveTime(step, placed.recipients, nominal: nominal, policy: policy), recipients: placed.recipients,
+            template: placed.template)
+    }
+
+    /// When a repeat of `placed` at `nominal` may be sent, without placing it.
+    func effectiveTime(of placed: ScheduledStep, _ step: Ladder.Step, at nominal: Date, policy: Policy) -> Date {
+        effectiveTime(step, placed.recipients, nominal: nominal, policy: policy)
+    }
+
+    /// A step's recipients, resolved once per evaluation for each pair of recipient lists (the policies share a
+    /// ladder, and each step is placed again for every clock and repeat).
+    private func recipients(of step: Ladder.Step) -> StepRecipients {
+        // Looked up by where the step's lists are stored, which the rules keep for the whole evaluation: plain
+        // values, so the search neither compares recipients nor retains anything. A step of another ladder with
+        // equal lists is resolved again, to the same result.
+        let key = StepKey(to: Self.identity(step.to), toCount: step.to.count, cc: Self.identity(step.cc), ccCount: step.cc.count)
+        if let index = stepKeys.firstIndex(of: key) { return stepRecipients[index] }
         var unresolved: [String] = []
         func addressees(_ recipients: [Ladder.Recipient]) -> [Notice.Addressee] {
             if let known = addresseeLists.first(where: { $0.recipients == recipients }) {
@@ -102,25 +133,44 @@ final class RoleResolver {
             to = [Notice.Addressee(id: fallback.id, name: fallback.name, email: fallback.email, role: "fallback")]
         }
         let cc = addressees(step.cc).filter { person in !to.contains { $0.id == person.id } }
-
-        return ScheduledStep(
-            step: number, repeatNumber: repeatNumber, trigger: trigger, nominal: nominal,
-            effective: effectiveTime(step, to: to, nominal: nominal, policy: policy), to: to, cc: cc, unresolved: unresolved,
-            template: step.template ?? policy.template)
+        let calendar = to.first.flatMap { rules.directory[$0.id]?.calendar }.flatMap { rules.calendars[$0] }
+        let resolved = StepRecipients(to: to, cc: cc, unresolved: unresolved, quietCalendar: calendar)
+        stepKeys.append(key)
+        stepRecipients.append(resolved)
+        return resolved
     }
 
-    /// The same step again at another time (a repeat): the recipients do not change, only when it may be sent.
-    func again(_ placed: ScheduledStep, _ step: Ladder.Step, repeatNumber: Int, at nominal: Date, policy: Policy) -> ScheduledStep {
-        ScheduledStep(
-            step: placed.step, repeatNumber: repeatNumber, trigger: placed.trigger, nominal: nominal,
-            effective: effectiveTime(step, to: placed.to, nominal: nominal, policy: policy), to: placed.to, cc: placed.cc,
-            unresolved: placed.unresolved, template: placed.template)
+    private struct StepKey: Equatable {
+        let to: UnsafeRawPointer?
+        let toCount: Int
+        let cc: UnsafeRawPointer?
+        let ccCount: Int
+    }
+
+    private static func identity(_ list: [Ladder.Recipient]) -> UnsafeRawPointer? {
+        list.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
     }
 
     /// `nominal`, or the next opening of the first recipient's calendar when the step keeps quiet hours.
-    private func effectiveTime(_ step: Ladder.Step, to: [Notice.Addressee], nominal: Date, policy: Policy) -> Date {
+    private func effectiveTime(_ step: Ladder.Step, _ recipients: StepRecipients, nominal: Date, policy: Policy) -> Date {
         guard step.quietHours else { return nominal }
-        let calendar = to.first.flatMap { rules.directory[$0.id]?.calendar }.flatMap { rules.calendars[$0] } ?? policy.calendar
-        return calendar.nextOpening(atOrAfter: nominal) ?? nominal
+        return (recipients.quietCalendar ?? policy.calendar).nextOpening(atOrAfter: nominal) ?? nominal
+    }
+}
+
+/// The people one ladder step is addressed to for one case, and the notes for roles that named nobody. Shared by
+/// every placement of the step in an evaluation, so placing a step copies one reference, not three lists.
+public final class StepRecipients: Sendable {
+    public let to: [Notice.Addressee]
+    public let cc: [Notice.Addressee]
+    public let unresolved: [String]
+    /// The calendar whose opening quiet hours wait for: the first recipient's; nil for the policy's.
+    let quietCalendar: BusinessCalendar?
+
+    init(to: [Notice.Addressee], cc: [Notice.Addressee], unresolved: [String], quietCalendar: BusinessCalendar?) {
+        self.to = to
+        self.cc = cc
+        self.unresolved = unresolved
+        self.quietCalendar = quietCalendar
     }
 }

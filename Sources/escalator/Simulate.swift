@@ -50,6 +50,19 @@ struct Simulate: AsyncParsableCommand {
         let writer = journal ? EventWriter(mode: .journal) : nil
         let batch = try await readEveryCase(settings, command: "simulate")
         let rules = configuration.rules
+        guard mailer != nil || writer != nil else {
+            // Output only: each line is made on the core that decided the notice.
+            let format = format
+            try Simulation.lines(cases: batch.cases, rules: rules, from: start, to: end, step: TimeInterval(seconds)) { notice in
+                switch format {
+                case .json: return Simulation.json(notice, rules: rules)
+                case .text: return "\(UTCTimestamp.format(notice.dueAt))  \(NoticeText.message(notice))"
+                }
+            } write: { text in
+                try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+            }
+            return
+        }
         try Simulation.run(cases: batch.cases, rules: rules, from: start, to: end, step: TimeInterval(seconds)) { notice, subject, state in
             if let mailer { try mailer.spool(notice, subject: subject, state: state, rules: rules) }
             writer?.write(notice, emailMessageID: mailer?.messageID(notice))

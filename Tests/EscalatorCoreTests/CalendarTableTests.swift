@@ -59,6 +59,9 @@ import Testing
             let pauses = [
                 BusinessCalendar.Pause(start: pauseStart, end: pauseStart.addingTimeInterval(Double(random.next() % (5 * 86_400)))),
                 BusinessCalendar.Pause(start: pauseStart.addingTimeInterval(8 * 86_400), end: random.next() % 3 == 0 ? nil : pauseStart.addingTimeInterval(9 * 86_400)),
+                // Overlapping the first, and listed out of order.
+                BusinessCalendar.Pause(start: pauseStart.addingTimeInterval(Double(random.next() % (3 * 86_400))), end: pauseStart.addingTimeInterval(Double(3 * 86_400 + random.next() % (4 * 86_400)))),
+                BusinessCalendar.Pause(start: a.addingTimeInterval(-86_400), end: a.addingTimeInterval(Double(random.next() % 86_400))),
             ]
             #expect(tabled.businessSeconds(from: a, to: b, excluding: pauses) == zoned.businessSeconds(from: a, to: b, excluding: pauses), "paused \(a) \(b)")
             let seconds = Double(random.next() % (40 * 3600))
