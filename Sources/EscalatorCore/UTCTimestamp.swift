@@ -4,35 +4,61 @@ import Foundation
 /// formatters switch to the Julian calendar before 1582 and are slow to create; this is neither.
 public enum UTCTimestamp {
     public static func format(_ date: Date) -> String {
-        guard date.timeIntervalSince1970.isFinite, abs(date.timeIntervalSince1970) < 1e14 else { return "\(date.timeIntervalSince1970)" }
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        var bytes: [UInt8] = []
+        append(date, offset: 0, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the instant's text at `offset` seconds from UTC (`Z` when it is 0) as UTF-8. Four-digit years,
+    /// the usual case, are written digit by digit with no string made: simulate writes two per notice, millions
+    /// in a run.
+    public static func append(_ date: Date, offset: Int, to out: inout [UInt8]) {
+        let shifted = date.addingTimeInterval(TimeInterval(offset)).timeIntervalSince1970
+        guard shifted.isFinite, abs(shifted) < 1e14 else {
+            out += withOffset(String(shifted), offset).utf8
+            return
+        }
+        let seconds = Int(shifted.rounded(.down))
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let rest = seconds - days * 86_400
         let day = LocalDate(daysSinceEpoch: days)
         guard (0...9999).contains(day.year) else {
             let time = [rest / 3600, rest % 3600 / 60, rest % 60].map { String($0).leftPadded(2) }.joined(separator: ":")
-            return "\(day)T\(time)Z"
+            out += withOffset("\(day)T\(time)Z", offset).utf8
+            return
         }
-        // Four-digit years, the usual case: the 20 bytes written in place (simulate formats two per notice).
-        return String(unsafeUninitializedCapacity: 20) { bytes in
-            func put(_ value: Int, _ width: Int, at end: Int) {
-                var value = value
-                for index in stride(from: end - 1, through: end - width, by: -1) {
-                    bytes[index] = UInt8(ascii: "0") + UInt8(value % 10)
-                    value /= 10
-                }
+        func put(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
             }
-            put(day.year, 4, at: 4)
-            put(day.month, 2, at: 7)
-            put(day.day, 2, at: 10)
-            put(rest / 3600, 2, at: 13)
-            put(rest % 3600 / 60, 2, at: 16)
-            put(rest % 60, 2, at: 19)
-            for (index, mark) in [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "Z")] as [(Int, Unicode.Scalar)] {
-                bytes[index] = UInt8(ascii: mark)
-            }
-            return 20
         }
+        func mark(_ scalar: Unicode.Scalar) { out.append(UInt8(ascii: scalar)) }
+        put(day.year, 4)
+        mark("-")
+        put(day.month, 2)
+        mark("-")
+        put(day.day, 2)
+        mark("T")
+        put(rest / 3600, 2)
+        mark(":")
+        put(rest % 3600 / 60, 2)
+        mark(":")
+        put(rest % 60, 2)
+        guard offset != 0 else { return mark("Z") }
+        mark(offset < 0 ? "-" : "+")
+        put(abs(offset) / 3600 % 100, 2)
+        mark(":")
+        put(abs(offset) % 3600 / 60, 2)
+    }
+
+    /// UTC text with its `Z` replaced by the offset, for the rare forms not written digit by digit.
+    private static func withOffset(_ text: String, _ offset: Int) -> String {
+        guard offset != 0 else { return text }
+        let sign = offset < 0 ? "-" : "+"
+        return text.dropLast() + "\(sign)\(String(abs(offset) / 3600).leftPadded(2)):\(String(abs(offset) % 3600 / 60).leftPadded(2))"
     }
 
     /// ISO 8601 with the zone's offset at that instant (`2026-03-02T09:30:00+08:00`; `Z` when the offset is 0).
@@ -42,9 +68,8 @@ public enum UTCTimestamp {
 
     /// ISO 8601 at a given offset from UTC in seconds (`Z` when it is 0).
     public static func format(_ date: Date, offset: Int) -> String {
-        let text = format(date.addingTimeInterval(TimeInterval(offset)))
-        guard offset != 0 else { return text }
-        let sign = offset < 0 ? "-" : "+"
-        return text.dropLast() + "\(sign)\(String(abs(offset) / 3600).leftPadded(2)):\(String(abs(offset) % 3600 / 60).leftPadded(2))"
+        var bytes: [UInt8] = []
+        append(date, offset: offset, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

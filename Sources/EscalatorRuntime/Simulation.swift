@@ -25,47 +25,75 @@ public enum Simulation {
         cases: [Case], rules: Rules, from: Date, to: Date, step: TimeInterval,
         emitTick: ([(notice: Notice, subject: Case, state: EscalationState)]) throws -> Void
     ) rethrows {
-        typealias Decided = (tick: Int, notice: Notice, subject: Case, state: EscalationState)
         try run(
             cases: cases, rules: rules, from: from, to: to, step: step,
-            make: { tick, notice, subject, state -> Decided in (tick, notice, subject, state) },
-            key: { ($0.tick, $0.notice.dueAt, $0.notice.id) },
+            make: { tick, notice, subject, state in Decided(tick: tick, notice: notice, subject: subject, state: state) },
             emitTick: { decided in try emitTick(decided.map { ($0.notice, $0.subject, $0.state) }) },
             endWindow: {})
     }
 
-    /// Each notice as one line of text, made by `line` on the core that decided it, and the lines handed to
-    /// `write` a window of ticks at a time, in the order `run` hands notices over: simulate's output, with
-    /// neither the formatting nor the notices themselves left to one core.
+    /// Each notice as one line, appended as UTF-8 by `line` on the core that decided it, and the lines handed to
+    /// `write` a window of ticks at a time, each ended by a newline, in the order `run` hands notices over:
+    /// simulate's output, with neither the formatting nor the notices themselves left to one core.
     public static func lines(
         cases: [Case], rules: Rules, from: Date, to: Date, step: TimeInterval,
-        line: @escaping @Sendable (Notice) -> String, write: (String) throws -> Void
+        line: @escaping @Sendable (Notice, inout [UInt8]) -> Void, write: ([UInt8]) throws -> Void
     ) rethrows {
-        typealias Line = (tick: Int, dueAt: Date, id: String, text: String)
-        var text = ""
+        var text: [UInt8] = []
         try run(
             cases: cases, rules: rules, from: from, to: to, step: step,
-            make: { tick, notice, _, _ -> Line in (tick, notice.dueAt, notice.id, line(notice)) },
-            key: { ($0.tick, $0.dueAt, $0.id) },
+            make: { tick, notice, _, _ in
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(384)
+                line(notice, &bytes)
+                bytes.append(UInt8(ascii: "\n"))
+                return Line(tick: tick, dueAt: notice.dueAt, id: notice.id, bytes: bytes)
+            },
             emitTick: { lines in
-                for line in lines {
-                    text += line.text
-                    text += "\n"
-                }
+                for line in lines { text += line.bytes }
             },
             endWindow: {
                 try write(text)
-                text = ""
+                text.removeAll(keepingCapacity: true)
             })
     }
 
+    /// What the simulation keeps of a notice until its tick is handed over, in hand-over order.
+    protocol Output {
+        var tick: Int { get }
+        var dueAt: Date { get }
+        var id: String { get }
+    }
+
+    struct Decided: Output {
+        let tick: Int
+        let notice: Notice
+        let subject: Case
+        let state: EscalationState
+        var dueAt: Date { notice.dueAt }
+        var id: String { notice.id }
+    }
+
+    struct Line: Output {
+        let tick: Int
+        let dueAt: Date
+        let id: String
+        let bytes: [UInt8]
+    }
+
+    /// Hand-over order: by tick, then as the loop sorts a tick's notices, by due time, then id.
+    static func precedes(_ a: some Output, _ b: some Output) -> Bool {
+        if a.tick != b.tick { return a.tick < b.tick }
+        if a.dueAt != b.dueAt { return a.dueAt < b.dueAt }
+        return a.id < b.id
+    }
+
     /// Follows the cases through the ticks a window at a time, making an output per notice on the deciding core,
-    /// and hands the outputs over tick by tick in the order of their keys (tick index, due time, notice id).
-    static func run<Output>(
+    /// and hands the outputs over tick by tick in hand-over order (`precedes`).
+    static func run<Kept: Output>(
         cases: [Case], rules: Rules, from: Date, to: Date, step: TimeInterval,
-        make: @escaping @Sendable (Int, Notice, Case, EscalationState) -> Output,
-        key: @escaping @Sendable (Output) -> (Int, Date, String),
-        emitTick: ([Output]) throws -> Void, endWindow: () throws -> Void
+        make: @escaping @Sendable (Int, Notice, Case, EscalationState) -> Kept,
+        emitTick: ([Kept]) throws -> Void, endWindow: () throws -> Void
     ) rethrows {
         // The tick instants, added up as a clock's would be.
         var ticks: [Date] = []
@@ -79,19 +107,19 @@ public enum Simulation {
         var start = 0
         while start < ticks.count {
             let window = start..<min(start + Self.window, ticks.count)
-            var parts = Self.follow(&tracks, ticks: ticks, window: window, rules: rules, make: make, key: key)
+            var parts = Self.follow(&tracks, ticks: ticks, window: window, rules: rules, make: make)
             // Each part is sorted; a tick's outputs are a run in each, merged here.
             var heads = [Int](repeating: 0, count: parts.count)
-            for tick in window {
-                var merged: [Output] = []
+            for index in window {
+                var merged: [Kept] = []
                 for (part, outputs) in parts.enumerated() {
                     var end = heads[part]
-                    while end < outputs.count && key(outputs[end]).0 == tick { end += 1 }
+                    while end < outputs.count && outputs[end].tick == index { end += 1 }
                     merged += outputs[heads[part]..<end]
                     heads[part] = end
                 }
                 guard !merged.isEmpty else { continue }
-                if parts.count > 1 { merged.sort { key($0) < key($1) } }
+                if parts.count > 1 { merged.sort { Self.precedes($0, $1) } }
                 try emitTick(merged)
             }
             try endWindow()
@@ -144,12 +172,11 @@ public enum Simulation {
     }
 
     /// Follows every track through the window's ticks, on every core; returns an output per notice decided, in
-    /// parts sorted by key, one per share of the tracks.
-    static func follow<Output>(
+    /// parts in hand-over order, one per share of the tracks.
+    static func follow<Kept: Output>(
         _ tracks: inout [Track], ticks: [Date], window: Range<Int>, rules: Rules,
-        make: @Sendable (Int, Notice, Case, EscalationState) -> Output, key: @Sendable (Output) -> (Int, Date, String)
-    ) -> [[Output]] {
-        typealias Decided = [Output]
+        make: @Sendable (Int, Notice, Case, EscalationState) -> Kept
+    ) -> [[Kept]] {
         /// The first tick at or after an instant (an instant at or before a tick is seen at that tick).
         @Sendable func tick(atOrAfter instant: Date) -> Int {
             var low = 0
@@ -160,7 +187,7 @@ public enum Simulation {
             }
             return low
         }
-        @Sendable func one(_ track: inout Track, into out: inout Decided) {
+        @Sendable func one(_ track: inout Track, into out: inout [Kept]) {
             while let index = track.nextTick, index < window.upperBound {
                 let now = ticks[index]
                 while track.nextChange < track.changes.count && track.changes[track.nextChange] <= now { track.nextChange += 1 }
@@ -180,7 +207,7 @@ public enum Simulation {
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let chunks = cores > 1 ? min(cores * 8, max(1, tracks.count / 16)) : 1
-        var parts = [Decided](repeating: [], count: chunks)
+        var parts = [[Kept]](repeating: [], count: chunks)
         tracks.withUnsafeMutableBufferPointer { all in
             parts.withUnsafeMutableBufferPointer { parts in
                 // Each chunk reads and writes only its own tracks and its own part.
@@ -189,7 +216,7 @@ public enum Simulation {
                 DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                     let range = (all.count * chunk / chunks)..<(all.count * (chunk + 1) / chunks)
                     for index in range { one(&all[index], into: &parts[chunk]) }
-                    parts[chunk].sort { key($0) < key($1) }
+                    parts[chunk].sort { Self.precedes($0, $1) }
                 }
             }
         }
@@ -197,86 +224,107 @@ public enum Simulation {
     }
 
     /// A notice as one JSON object (the shape of `simulate --format json`): `at` is when it fell due, in ISO 8601
-    /// with the offset of the policy's calendar. Written by hand into one string, keys in order: simulate prints
-    /// one per notice, millions at 100,000 orders.
+    /// with the offset of the policy's calendar. Written by hand, keys in order.
     public static func json(_ notice: Notice, rules: Rules) -> String {
+        var bytes: [UInt8] = []
+        json(notice, rules: rules, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The same object appended as UTF-8: simulate writes one per notice, millions at 100,000 orders.
+    public static func json(_ notice: Notice, rules: Rules, into out: inout [UInt8]) {
         let calendar = rules.policies.first { $0.name == notice.policy }?.calendar
-        var out = ""
-        out.reserveCapacity(320)
+        func raw(_ text: StaticString) {
+            out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+        var first = true
         func key(_ name: StaticString) {
-            out += out.isEmpty ? "{\"" : ",\""
-            out += name.description
-            out += "\":"
+            raw(first ? "\"" : ",\"")
+            first = false
+            raw(name)
+            raw("\":")
         }
-        func time(_ date: Date) { appendQuoted(UTCTimestamp.format(date, offset: calendar?.utcOffset(at: date) ?? 0), to: &out) }
+        func text(_ value: String) { appendQuoted(value, to: &out) }
+        func number(_ value: Int) { out += String(value).utf8 }
+        func time(_ date: Date) {
+            raw("\"")
+            UTCTimestamp.append(date, offset: calendar?.utcOffset(at: date) ?? 0, to: &out)
+            raw("\"")
+        }
         func list(_ items: [Notice.Addressee]) {
-            out += "["
+            raw("[")
             for (index, item) in items.enumerated() {
-                if index > 0 { out += "," }
-                appendQuoted(item.id, to: &out)
+                if index > 0 { raw(",") }
+                text(item.id)
             }
-            out += "]"
+            raw("]")
         }
+        raw("{")
         key("at")
         time(notice.dueAt)
         key("case")
-        appendQuoted(notice.caseID, to: &out)
+        text(notice.caseID)
         key("cc")
         list(notice.cc)
         key("decided_at")
         time(notice.decidedAt)
         if !notice.missed.isEmpty {
             key("missed_steps")
-            out += "[" + notice.missed.map { String($0.step) }.joined(separator: ",") + "]"
+            raw("[")
+            for (index, missed) in notice.missed.enumerated() {
+                if index > 0 { raw(",") }
+                number(missed.step)
+            }
+            raw("]")
         }
         key("notice_id")
-        appendQuoted(notice.id, to: &out)
+        text(notice.id)
         key("occurrence")
-        appendQuoted(notice.occurrence, to: &out)
+        text(notice.occurrence)
         key("overdue_seconds")
-        out += String(notice.overdueSeconds)
+        number(notice.overdueSeconds)
         key("policy")
-        appendQuoted(notice.policy, to: &out)
+        text(notice.policy)
         if notice.repeatNumber > 0 {
             key("repeat")
-            out += String(notice.repeatNumber)
+            number(notice.repeatNumber)
         }
         key("step")
-        out += String(notice.step)
+        number(notice.step)
         key("steps")
-        out += String(notice.stepCount)
+        number(notice.stepCount)
         if let subject = notice.subject {
             key("subject")
-            appendQuoted(subject, to: &out)
+            text(subject)
         }
         key("to")
         list(notice.to)
         key("trigger")
-        appendQuoted(notice.trigger.rawValue, to: &out)
-        out += "}"
-        return out
+        text(notice.trigger.rawValue)
+        raw("}")
     }
 
-    private static func appendQuoted(_ text: String, to out: inout String) {
-        if isPlain(text) {
-            out += "\""
-            out += text
-            out += "\""
-        } else {
-            out += quoted(text)
+    private static func appendQuoted(_ text: String, to out: inout [UInt8]) {
+        var plain = text
+        guard plain.withUTF8(isPlain) else {
+            out += quoted(text).utf8
+            return
         }
+        out.append(UInt8(ascii: "\""))
+        plain.withUTF8 { out.append(contentsOf: $0) }
+        out.append(UInt8(ascii: "\""))
     }
 
     /// Plain ASCII with nothing to escape: ids, names and times are.
-    private static func isPlain(_ text: String) -> Bool {
-        var text = text
-        return text.withUTF8 { bytes in bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C } }
+    private static func isPlain(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }
     }
 
     /// A JSON string literal.
     static func quoted(_ text: String) -> String {
         // Ids, names and times are plain ASCII with nothing to escape: one copy, no per-character work.
-        if isPlain(text) { return "\"" + text + "\"" }
+        var plain = text
+        if plain.withUTF8(isPlain) { return "\"" + text + "\"" }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

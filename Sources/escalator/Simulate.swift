@@ -53,13 +53,13 @@ struct Simulate: AsyncParsableCommand {
         guard mailer != nil || writer != nil else {
             // Output only: each line is made on the core that decided the notice.
             let format = format
-            try Simulation.lines(cases: batch.cases, rules: rules, from: start, to: end, step: TimeInterval(seconds)) { notice in
+            try Simulation.lines(cases: batch.cases, rules: rules, from: start, to: end, step: TimeInterval(seconds)) { notice, out in
                 switch format {
-                case .json: return Simulation.json(notice, rules: rules)
-                case .text: return "\(UTCTimestamp.format(notice.dueAt))  \(NoticeText.message(notice))"
+                case .json: Simulation.json(notice, rules: rules, into: &out)
+                case .text: out += "\(UTCTimestamp.format(notice.dueAt))  \(NoticeText.message(notice))".utf8
                 }
-            } write: { text in
-                try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+            } write: { bytes in
+                try FileHandle.standardOutput.write(contentsOf: Data(bytes))
             }
             return
         }

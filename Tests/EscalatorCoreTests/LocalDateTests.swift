@@ -42,8 +42,14 @@ import Testing
         var random = SplitMix64(state: 20_261_126)
         var instants = [first, last, 0, -1, 0.999, 1_772_425_800.5, last + 1, first - 1]
         for _ in 0..<20_000 { instants.append(first + Double(random.next() % UInt64(last - first + 1)) + 0.25) }
+        let offsets = [-43_200, -12_600, -1, 3_600, 20_700, 50_400]
         for instant in instants {
             #expect(UTCTimestamp.format(Date(timeIntervalSince1970: instant)) == composed(instant), "\(instant)")
+            // At an offset: the local reading, and the offset in place of the Z.
+            let offset = offsets[Int(random.next() % UInt64(offsets.count))]
+            let sign = offset < 0 ? "-" : "+"
+            let suffix = "\(sign)\(String(abs(offset) / 3600).leftPadded(2)):\(String(abs(offset) % 3600 / 60).leftPadded(2))"
+            #expect(UTCTimestamp.format(Date(timeIntervalSince1970: instant), offset: offset) == composed(instant + Double(offset)).dropLast() + suffix, "\(instant) \(offset)")
         }
         #expect(UTCTimestamp.format(Date(timeIntervalSince1970: first)) == "0000-01-01T00:00:00Z")
         #expect(UTCTimestamp.format(Date(timeIntervalSince1970: 1_772_425_800)) == "2026-03-02T04:30:00Z")

@@ -76,8 +76,8 @@ import Testing
         #expect(firstDifference == nil, "first difference at \(firstDifference ?? -1): \(firstDifference.map { actual[$0] } ?? "") instead of \(firstDifference.map { expected[$0] } ?? "")")
 
         // Simulate's output path: the lines made on the deciding cores, in the same order.
-        var text = ""
-        Simulation.lines(cases: cases, rules: rules, from: from, to: to, step: 900, line: { Simulation.json($0, rules: rules) }) { text += $0 }
-        #expect(text == expected.map { Self.json(of: $0) + "\n" }.joined())
+        var bytes: [UInt8] = []
+        Simulation.lines(cases: cases, rules: rules, from: from, to: to, step: 900, line: { Simulation.json($0, rules: rules, into: &$1) }) { bytes += $0 }
+        #expect(String(decoding: bytes, as: UTF8.self) == expected.map { Self.json(of: $0) + "\n" }.joined())
     }
 }
