@@ -355,6 +355,9 @@ public struct BusinessCalendar: Sendable {
         if isAlwaysOpen {
             return gregorian.date(byAdding: .day, value: count, to: instant)
         }
+        if let table, let answer = table.advanceWorkingDays(count, from: instant.timeIntervalSince1970, searchLimit: Self.searchLimitDays) {
+            return answer.map { Date(timeIntervalSince1970: $0) }
+        }
         guard let start = nextOpening(atOrAfter: instant) else { return nil }
         let timeOfDay = secondsOfDay(start)
         var day = day(of: start)

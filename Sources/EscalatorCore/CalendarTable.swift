@@ -15,8 +15,9 @@ final class CalendarTable: @unchecked Sendable {
     let firstDay: Int
     let dayCount: Int
     /// The instants (epoch seconds) from which each offset holds, ascending; the first is the window's start.
-    private let changes: [Double]
-    private let offsets: [Int]
+    private let changes: UnsafeMutablePointer<Double>
+    private let offsets: UnsafeMutablePointer<Int>
+    private let changeCount: Int
     /// The instant (epoch seconds) at which the offsets stop being known.
     private let end: Double
     /// Every open interval of the window in order, as start and end (epoch seconds, whole seconds) pairs.
@@ -57,7 +58,11 @@ final class CalendarTable: @unchecked Sendable {
             }
             cursor = next
         }
-        func known(_ instant: Double) -> Int? { Self.lookup(instant, changes, offsets, end: end) }
+        func known(_ instant: Double) -> Int? {
+            changes.withUnsafeBufferPointer { changes in
+                offsets.withUnsafeBufferPointer { Self.lookup(instant, changes, $0, end: end) }
+            }
+        }
         func zoneOffset(_ instant: Double) -> Int { zone.secondsFromGMT(for: Date(timeIntervalSince1970: instant)) }
         // Check the offsets against the zone at every UTC noon and on both sides of every change.
         for day in (firstDay - 1)...(firstDay + dayCount) {
@@ -92,8 +97,9 @@ final class CalendarTable: @unchecked Sendable {
         }
         self.firstDay = firstDay
         self.dayCount = dayCount
-        self.changes = changes
-        self.offsets = offsets
+        self.changes = copy(changes)
+        self.offsets = copy(offsets)
+        self.changeCount = changes.count
         self.end = end
         self.bounds = copy(bounds)
         self.firstInterval = copy(firstInterval)
@@ -103,6 +109,8 @@ final class CalendarTable: @unchecked Sendable {
 
     deinit {
         // Plain values: nothing to deinitialize.
+        changes.deallocate()
+        offsets.deallocate()
         bounds.deallocate()
         firstInterval.deallocate()
         working.deallocate()
@@ -112,10 +120,10 @@ final class CalendarTable: @unchecked Sendable {
     /// The zone's offset at an instant (epoch seconds), or nil outside the window.
     @inline(__always)
     func offset(at instant: Double) -> Int? {
-        Self.lookup(instant, changes, offsets, end: end)
+        Self.lookup(instant, UnsafeBufferPointer(start: changes, count: changeCount), UnsafeBufferPointer(start: offsets, count: changeCount), end: end)
     }
 
-    private static func lookup(_ instant: Double, _ changes: [Double], _ offsets: [Int], end: Double) -> Int? {
+    private static func lookup(_ instant: Double, _ changes: UnsafeBufferPointer<Double>, _ offsets: UnsafeBufferPointer<Int>, end: Double) -> Int? {
         guard instant >= changes[0], instant < end else { return nil }
         // Few changes (two a year): the last one at or before the instant.
         var low = 0
@@ -143,6 +151,59 @@ final class CalendarTable: @unchecked Sendable {
     func intervals(_ index: Int) -> OpenDay {
         let first = firstInterval[index]
         return OpenDay(pairs: bounds + 2 * first, count: firstInterval[index + 1] - first)
+    }
+
+    /// The local day number and the seconds since its midnight of an instant (epoch seconds); nil outside the
+    /// known offsets.
+    @inline(__always)
+    func local(_ instant: Double) -> (day: Int, seconds: Int)? {
+        guard let offset = offset(at: instant) else { return nil }
+        let seconds = Int((instant + Double(offset)).rounded(.down))
+        let day = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        return (day, seconds - day * 86_400)
+    }
+
+    /// `BusinessCalendar`'s working-day advance done on the table alone: `count` working days after the first
+    /// opening at or after `instant`, at the same local time held inside that day's hours. Nil when the answer
+    /// needs days or offsets outside the window (the calendar then works it out from the zone); `.some(nil)` when
+    /// there is no such instant within the search limit.
+    func advanceWorkingDays(_ count: Int, from instant: Double, searchLimit: Int) -> Double?? {
+        // The first opening at or after the instant.
+        guard var day = local(instant)?.day else { return nil }
+        var opening: Double?
+        search: for _ in 0..<searchLimit {
+            guard let index = index(of: day) else { return nil }
+            let first = firstInterval[index]
+            for interval in first..<firstInterval[index + 1] where bounds[2 * interval + 1] > instant {
+                opening = max(bounds[2 * interval], instant)
+                break search
+            }
+            day += 1
+        }
+        guard let opening else { return .some(nil) }
+        guard let (openingDay, timeOfDay) = local(opening) else { return nil }
+        day = openingDay
+        var found = 0
+        var looked = 0
+        while found < count && looked < searchLimit {
+            day += 1
+            looked += 1
+            guard let index = index(of: day) else { return nil }
+            if working[index] { found += 1 }
+        }
+        guard found == count else { return .some(nil) }
+        guard let index = index(of: day) else { return nil }
+        let intervals = firstInterval[index]..<firstInterval[index + 1]
+        guard let last = intervals.last else { return .some(nil) }
+        // The local time on that day: every offset it looks up lies within a day of it.
+        let local = Double(day * 86_400 + timeOfDay)
+        guard offset(at: local - 2 * 86_400) != nil, offset(at: local + 2 * 86_400) != nil else { return nil }
+        let target = BusinessCalendar.localInstant(day, timeOfDay) { self.offset(at: $0)! }
+        for interval in intervals {
+            if target < bounds[2 * interval] { return bounds[2 * interval] }
+            if target <= bounds[2 * interval + 1] { return target }
+        }
+        return bounds[2 * last + 1]
     }
 
     /// Open seconds of the days from index `from` up to, not including, index `to`.

@@ -54,20 +54,24 @@ extension Engine {
     /// The most repeats looked at per clock: a clock that old is reported at its latest repeat.
     static let repeatLimit = 10_000
 
-    /// Assesses every policy for a case at `now`.
-    public static func assess(_ subject: Case, rules: Rules, state: EscalationState, now: Date) -> [PolicyAssessment] {
+    /// Assesses every policy for a case at `now`. Without `explaining`, the reasons are left empty (evaluation
+    /// needs only the outcome, and wording every clause of every policy is most of a matcher's cost); `memo`
+    /// keeps resolved recipients between evaluations of one case (see `RecipientMemo`).
+    public static func assess(
+        _ subject: Case, rules: Rules, state: EscalationState, now: Date, explaining: Bool = true, memo: RecipientMemo? = nil
+    ) -> [PolicyAssessment] {
         let signals = CaseSignals(case: subject, at: now) { rules.directory[$0] != nil }
         let view = signals.view(of: subject)
-        let people = RoleResolver(subject: subject, signals: signals, rules: rules)
+        let people = RoleResolver(subject: subject, signals: signals, rules: rules, memo: memo)
         return rules.policies.map { policy in
-            var reasons = policy.appliesTo.explain(view)
-            var applies = reasons.allSatisfy(\.passed)
+            var reasons = explaining ? policy.appliesTo.explain(view) : []
+            var applies = explaining ? reasons.allSatisfy(\.passed) : policy.appliesTo.matches(view)
             if applies, signals.closedAt != nil, !isObligation(policy.measure) {
-                reasons.append(("case closed", false))
+                if explaining { reasons.append(("case closed", false)) }
                 applies = false
             }
             if applies, let stop = policy.until.first(where: { $0.isMet(signals, view) }) {
-                reasons.append(("until \(stop): met", false))
+                if explaining { reasons.append(("until \(stop): met", false)) }
                 applies = false
             }
             guard applies else { return PolicyAssessment(policy: policy, applies: false, reasons: reasons, clocks: []) }
@@ -210,15 +214,18 @@ extension Engine {
         var schedule: [ScheduledStep] = []
         let steps = policy.ladder.steps
         var lastNominal: Date?
-        for (index, step) in steps.enumerated() {
-            guard let anchor = step.anchor == .warn ? warn : breach,
-                let nominal = countingCalendar(step.offset, policy).advance(anchor, by: step.offset, excluding: pauses)
+        // By index: the steps are read in place, not copied (each holds lists that copying would retain).
+        for index in steps.indices {
+            let anchorKind = steps[index].anchor
+            let offset = steps[index].offset
+            guard let anchor = anchorKind == .warn ? warn : breach,
+                let nominal = countingCalendar(offset, policy).advance(anchor, by: offset, excluding: pauses)
             else {
                 lastNominal = nil
                 continue
             }
-            let trigger: Notice.Trigger = step.anchor == .warn ? .warn : (step.offset.isZero ? .breach : .escalate)
-            schedule.append(people.schedule(step, number: index + 1, repeatNumber: 0, trigger: trigger, at: nominal, policy: policy))
+            let trigger: Notice.Trigger = anchorKind == .warn ? .warn : (offset.isZero ? .breach : .escalate)
+            schedule.append(people.schedule(steps[index], number: index + 1, repeatNumber: 0, trigger: trigger, at: nominal, policy: policy))
             lastNominal = nominal
         }
         if let every = policy.ladder.repeatEvery, !every.isZero, let top = steps.last, let topNominal = lastNominal {

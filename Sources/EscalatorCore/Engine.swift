@@ -13,8 +13,10 @@ public enum Engine {
     }
 
     /// Evaluates a case at `now` and returns the notices that fall due, the new state and the next deadline.
-    public static func evaluate(_ subject: Case, rules: Rules, state: EscalationState, now: Date) -> Evaluation {
-        let assessments = assess(subject, rules: rules, state: state, now: now)
+    /// `memo`, given by a caller that evaluates one case again and again (simulate), keeps its resolved
+    /// recipients from one evaluation to the next.
+    public static func evaluate(_ subject: Case, rules: Rules, state: EscalationState, now: Date, memo: RecipientMemo? = nil) -> Evaluation {
+        let assessments = assess(subject, rules: rules, state: state, now: now, explaining: false, memo: memo)
         var state = state
         var notices: [Notice] = []
         var next: Date?

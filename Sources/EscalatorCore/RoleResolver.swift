@@ -16,11 +16,14 @@ final class RoleResolver {
     private var stepKeys: [StepKey] = []
     private var stepRecipients: [StepRecipients] = []
 
-    init(subject: Case, signals: CaseSignals, rules: Rules) {
+    private let memo: RecipientMemo?
+
+    init(subject: Case, signals: CaseSignals, rules: Rules, memo: RecipientMemo? = nil) {
         self.subject = subject
         self.signals = signals
         self.rules = rules
         self.raci = rules.raci.entry(for: subject.kind)
+        self.memo = memo
     }
 
     private func person(_ ref: PartyRef) -> Person? {
@@ -105,6 +108,11 @@ final class RoleResolver {
         // equal lists is resolved again, to the same result.
         let key = StepKey(to: Self.identity(step.to), toCount: step.to.count, cc: Self.identity(step.cc), ccCount: step.cc.count)
         if let index = stepKeys.firstIndex(of: key) { return stepRecipients[index] }
+        if let known = memo?.recipients(key, owner: signals.owner) {
+            stepKeys.append(key)
+            stepRecipients.append(known)
+            return known
+        }
         var unresolved: [String] = []
         func addressees(_ recipients: [Ladder.Recipient]) -> [Notice.Addressee] {
             if let known = addresseeLists.first(where: { $0.recipients == recipients }) {
@@ -137,10 +145,11 @@ final class RoleResolver {
         let resolved = StepRecipients(to: to, cc: cc, unresolved: unresolved, quietCalendar: calendar)
         stepKeys.append(key)
         stepRecipients.append(resolved)
+        memo?.keep(resolved, key, owner: signals.owner)
         return resolved
     }
 
-    private struct StepKey: Equatable {
+    struct StepKey: Equatable {
         let to: UnsafeRawPointer?
         let toCount: Int
         let cc: UnsafeRawPointer?
@@ -172,5 +181,23 @@ public final class StepRecipients: Sendable {
         self.cc = cc
         self.unresolved = unresolved
         self.quietCalendar = quietCalendar
+    }
+}
+
+/// Recipients resolved for one case, kept from one evaluation to the next by a caller that evaluates the same case
+/// again and again under the same rules (simulate evaluates each case at every deadline). What a step resolves to
+/// depends on the rules, the case's kind and columns, which stay the same for one case, and on its owner, which
+/// can change: entries are kept per owner. Not shared between threads: one memo per case.
+public final class RecipientMemo: @unchecked Sendable {
+    private var entries: [(key: RoleResolver.StepKey, owner: String?, resolved: StepRecipients)] = []
+
+    public init() {}
+
+    func recipients(_ key: RoleResolver.StepKey, owner: String?) -> StepRecipients? {
+        entries.first { $0.key == key && $0.owner == owner }?.resolved
+    }
+
+    func keep(_ resolved: StepRecipients, _ key: RoleResolver.StepKey, owner: String?) {
+        entries.append((key, owner, resolved))
     }
 }

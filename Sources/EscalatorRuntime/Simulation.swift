@@ -146,6 +146,8 @@ public enum Simulation {
         var deadline: Date?
         /// The index of the tick at which it is next evaluated; nil when nothing is left to happen.
         var nextTick: Int? = 0
+        /// Its recipients as resolved so far (the rules do not change during a run).
+        let memo = RecipientMemo()
     }
 
     /// One track per case id. A second case with an id already seen adds its changes only, as the loop's
@@ -192,7 +194,7 @@ public enum Simulation {
                 let now = ticks[index]
                 while track.nextChange < track.changes.count && track.changes[track.nextChange] <= now { track.nextChange += 1 }
                 if let subject = track.subject.asOf(now) {
-                    let evaluation = Engine.evaluate(subject, rules: rules, state: track.state, now: now)
+                    let evaluation = Engine.evaluate(subject, rules: rules, state: track.state, now: now, memo: track.memo)
                     track.state = evaluation.state
                     track.deadline = evaluation.nextDeadline
                     for notice in evaluation.notices { out.append(make(index, notice, subject, evaluation.state)) }

@@ -48,6 +48,15 @@ import Testing
         }
         let spans = ["1 business hours", "4 business hours", "90 business minutes", "1 business day", "3 business days", "20 business days", "2h", "3d"]
             .map { try! Span.parse($0).get() }
+        // Every half hour over two weeks: the opening and closing times themselves, which random instants
+        // rarely hit (an instant at a closing time, or a time of day that is one on another weekday).
+        for step in 0..<(14 * 48) {
+            let a = Date(timeIntervalSince1970: 1_781_049_600 + Double(step * 1800))  // from 2026-06-10
+            for span in spans {
+                #expect(tabled.advance(a, by: span) == zoned.advance(a, by: span), "advance \(a) by \(span)")
+            }
+            #expect(tabled.nextOpening(atOrAfter: a) == zoned.nextOpening(atOrAfter: a), "nextOpening \(a)")
+        }
         for _ in 0..<1500 {
             let a = instant()
             let b = a.addingTimeInterval(Double(random.next() % (90 * 86_400)))
