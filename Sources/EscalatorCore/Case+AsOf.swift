@@ -9,9 +9,15 @@ extension Case {
     /// owner is the row's.
     public func asOf(_ now: Date) -> Case? {
         guard openedAt <= now else { return nil }
-        let past = activity.filter { $0.at <= now }
         var copy = self
-        if past.count < activity.count {
+        // Copied only when something lies ahead (read in place: simulate asks at every evaluation).
+        var isAhead = false
+        for index in activity.indices where activity[index].at > now {
+            isAhead = true
+            break
+        }
+        if isAhead {
+            let past = activity.filter { $0.at <= now }
             copy.activity = past
             if activity.contains(where: { $0.kind == .statusChange }) {
                 copy.status = past.last { $0.kind == .statusChange }?.status

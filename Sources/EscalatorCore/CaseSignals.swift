@@ -43,17 +43,33 @@ public struct CaseSignals: Sendable {
 
     public init(case subject: Case, at now: Date, isKnownPerson: (String) -> Bool) {
         self.now = now
+        // Activity is read in place by index throughout: the engine builds these signals at every evaluation,
+        // and copying a row (its texts) to look at its time or kind would cost more than the rest.
         // The daemon's cases have nothing after `now`: then the activity is used as it is, not copied.
-        let lookingBack = subject.activity.contains { $0.at > now }
-        let past = lookingBack ? subject.activity.filter { $0.at <= now } : subject.activity
+        let all = subject.activity
+        var lookingBack = false
+        for index in all.indices where all[index].at > now {
+            lookingBack = true
+            break
+        }
+        let past = lookingBack ? all.filter { $0.at <= now } : all
 
         // Status: history when looking back, otherwise the row.
-        let changes = past.filter { $0.kind == .statusChange }
-        let anyChanges = subject.activity.contains { $0.kind == .statusChange }
+        var anyChanges = false
+        for index in all.indices where all[index].kind == .statusChange {
+            anyChanges = true
+            break
+        }
         var history = [StatusSegment(since: subject.openedAt, status: anyChanges ? nil : subject.status)]
-        for change in changes { history.append(StatusSegment(since: change.at, status: change.status)) }
+        var lastChange: Date?
+        for index in past.indices where past[index].kind == .statusChange {
+            history.append(StatusSegment(since: past[index].at, status: past[index].status))
+            lastChange = past[index].at
+        }
         if !lookingBack, let rowStatus = subject.status, history.last?.status != rowStatus {
-            let since = changes.last(where: { $0.status == rowStatus })?.at ?? changes.last?.at ?? subject.openedAt
+            // The last change to the row's status, else the last change: history holds the changes after its
+            // first segment.
+            let since = history.dropFirst().last(where: { $0.status == rowStatus })?.since ?? lastChange ?? subject.openedAt
             history.append(StatusSegment(since: max(since, history.last!.since), status: rowStatus))
         }
         self.statusHistory = history
@@ -61,15 +77,24 @@ public struct CaseSignals: Sendable {
         self.statusSince = history.last!.since
 
         // Owner: the last assignment when looking back, otherwise the row.
-        let assignments = past.filter { $0.kind == .assignment }
+        var lastAssignment: Int?
+        for index in past.indices.reversed() where past[index].kind == .assignment {
+            lastAssignment = index
+            break
+        }
         var owner = subject.owner
         var ownerSince = subject.openedAt
-        if let last = assignments.last {
-            if lookingBack || subject.owner == nil || subject.owner == last.person {
-                owner = last.person
-                ownerSince = last.at
+        if let last = lastAssignment {
+            let person = past[last].person
+            if lookingBack || subject.owner == nil || subject.owner == person {
+                owner = person
+                ownerSince = past[last].at
             } else {
-                ownerSince = assignments.last(where: { $0.person == subject.owner })?.at ?? last.at
+                ownerSince = past[last].at
+                for index in past.indices.reversed() where past[index].kind == .assignment && past[index].person == subject.owner {
+                    ownerSince = past[index].at
+                    break
+                }
             }
         }
         let trimmedOwner = owner?.trimmedOfWhitespace
@@ -85,32 +110,34 @@ public struct CaseSignals: Sendable {
         var promiseKeptBy: [String: Activity.Kind] = [:]
         var obligations: [OpenItem] = []
         var firstSeen: [String: Date] = [:]
-        for item in past {
-            if firstSeen[item.kind.rawValue] == nil { firstSeen[item.kind.rawValue] = item.at }
-            if let tag = item.tag, firstSeen[tag] == nil { firstSeen[tag] = item.at }
-            if let ref = item.ref {
+        for index in past.indices {
+            let kind = past[index].kind
+            let at = past[index].at
+            if firstSeen[kind.rawValue] == nil { firstSeen[kind.rawValue] = at }
+            if let tag = past[index].tag, firstSeen[tag] == nil { firstSeen[tag] = at }
+            if let ref = past[index].ref {
                 promises.removeAll { $0.id == ref }
                 obligations.removeAll { $0.id == ref }
             }
-            promises.removeAll { promiseKeptBy[$0.id] == item.kind && $0.madeAt < item.at }
-            switch item.kind {
+            if !promiseKeptBy.isEmpty { promises.removeAll { promiseKeptBy[$0.id] == kind && $0.madeAt < at } }
+            switch kind {
             case .customerMessage:
-                if waiting == nil { waiting = item.at }
+                if waiting == nil { waiting = at }
             case .escalationRequest:
-                if waiting == nil { waiting = item.at }
-                lastEscalation = item.at
+                if waiting == nil { waiting = at }
+                lastEscalation = at
             case .customerUpdate:
                 waiting = nil
-                lastUpdate = item.at
+                lastUpdate = at
             case .internalUpdate, .statusChange, .delivery:
-                lastInternal = item.at
+                lastInternal = at
             case .promise:
-                if item.due != nil {
-                    promises.append(OpenItem(id: item.id, madeAt: item.at, due: item.due, text: item.text))
-                    if let kind = item.keptBy { promiseKeptBy[item.id] = kind }
+                if let due = past[index].due {
+                    promises.append(OpenItem(id: past[index].id, madeAt: at, due: due, text: past[index].text))
+                    if let keptBy = past[index].keptBy { promiseKeptBy[past[index].id] = keptBy }
                 }
             case .obligation:
-                obligations.append(OpenItem(id: item.id, madeAt: item.at, due: item.due, text: item.text))
+                obligations.append(OpenItem(id: past[index].id, madeAt: at, due: past[index].due, text: past[index].text))
             case .assignment, .note:
                 break
             }

@@ -15,7 +15,9 @@ public enum Engine {
     /// Evaluates a case at `now` and returns the notices that fall due, the new state and the next deadline.
     /// `memo`, given by a caller that evaluates one case again and again (simulate), keeps its resolved
     /// recipients from one evaluation to the next.
-    public static func evaluate(_ subject: Case, rules: Rules, state: EscalationState, now: Date, memo: RecipientMemo? = nil) -> Evaluation {
+    ///
+    /// The state is taken (`consuming`): a caller that hands over its only copy lets the engine change it in place.
+    public static func evaluate(_ subject: Case, rules: Rules, state: consuming EscalationState, now: Date, memo: RecipientMemo? = nil) -> Evaluation {
         let assessments = assess(subject, rules: rules, state: state, now: now, explaining: false, memo: memo)
         var state = state
         var notices: [Notice] = []
@@ -33,29 +35,37 @@ public enum Engine {
                 let openIndex = state.occurrences.lastIndex {
                     $0.policy == policy.name && $0.clock == clock.key && $0.clearedAt == nil
                 }
-                let taken = openIndex.map { state.occurrences[$0].taken } ?? []
                 let ack = activeAcknowledgement(state.acknowledgements, policy: policy.name, breach: clock.breach, now: now)
 
                 // Untaken steps in ladder order; the last one that is due is sent. Earlier ones fold into it,
-                // including any that quiet hours still hold: a lower step never follows a higher one.
-                var pending: [ScheduledStep] = []
+                // including any that quiet hours still hold: a lower step never follows a higher one. Steps are
+                // read in place by index, and the occurrence is changed in place, so that evaluating a case does
+                // not copy its history of steps.
+                func isTaken(_ step: ScheduledStep) -> Bool {
+                    guard let openIndex else { return false }
+                    return state.occurrences[openIndex].taken.contains { $0.step == step.step && $0.repeatNumber == step.repeatNumber }
+                }
                 var chosenIndex: Int?
-                for step in clock.schedule where !taken.contains(where: { $0.step == step.step && $0.repeatNumber == step.repeatNumber }) {
-                    let heldByAck = ack != nil && clock.breach.map { step.nominal > $0 } == true
-                    if step.effective > now {
-                        consider(heldByAck ? max(step.effective, ack!.until) : step.effective)
+                for index in clock.schedule.indices where !isTaken(clock.schedule[index]) {
+                    let effective = clock.schedule[index].effective
+                    let heldByAck = ack != nil && clock.breach.map { clock.schedule[index].nominal > $0 } == true
+                    if effective > now {
+                        consider(heldByAck ? max(effective, ack!.until) : effective)
                     } else if heldByAck {
                         consider(ack!.until)
                     } else {
-                        chosenIndex = pending.count
+                        chosenIndex = index
                     }
-                    pending.append(step)
                 }
                 guard let chosenIndex else { continue }
-                let chosen = pending[chosenIndex]
-                let folded = Array(pending[..<chosenIndex])
-                let dueCount = folded.filter { $0.effective <= now }.count + 1
-                let due = folded + [chosen]
+                let chosen = clock.schedule[chosenIndex]
+                var missed: [Notice.MissedStep] = []
+                var dueCount = 1
+                for index in 0..<chosenIndex where !isTaken(clock.schedule[index]) {
+                    let step = clock.schedule[index]
+                    missed.append(Notice.MissedStep(step: step.step, repeatNumber: step.repeatNumber, dueAt: step.nominal))
+                    if step.effective <= now { dueCount += 1 }
+                }
 
                 let index: Int
                 if let openIndex {
@@ -68,29 +78,26 @@ public enum Engine {
                             startedAt: clock.start, breachAt: clock.breach, taken: [], notified: [], clearedAt: nil))
                     index = state.occurrences.count - 1
                 }
-                var occurrence = state.occurrences[index]
-                let noticeID = occurrence.noticeID(caseID: subject.id, step: chosen.step, repeatNumber: chosen.repeatNumber)
+                let noticeID = state.occurrences[index].noticeID(caseID: subject.id, step: chosen.step, repeatNumber: chosen.repeatNumber)
                 let notice = Notice(
                     id: noticeID, caseID: subject.id, policy: policy.name, measure: policy.measure.name,
-                    occurrence: occurrence.id, subject: clock.subject, subjectText: clock.subjectText,
+                    occurrence: state.occurrences[index].id, subject: clock.subject, subjectText: clock.subjectText,
                     step: chosen.step, stepCount: policy.ladder.steps.count, repeatNumber: chosen.repeatNumber,
                     trigger: dueCount > 1 ? .catchUp : chosen.trigger, dueAt: chosen.effective, decidedAt: now,
                     to: chosen.to, cc: chosen.cc, clockStart: clock.start, warnAt: clock.warn, breachAt: clock.breach,
-                    overdueSeconds: clock.overdueSeconds, missed: folded.map {
-                        Notice.MissedStep(step: $0.step, repeatNumber: $0.repeatNumber, dueAt: $0.nominal)
-                    }, unresolved: chosen.unresolved, template: chosen.template)
+                    overdueSeconds: clock.overdueSeconds, missed: missed, unresolved: chosen.unresolved, template: chosen.template)
                 notices.append(notice)
-                for step in due {
-                    occurrence.taken.append(
-                        EscalationState.TakenStep(
-                            step: step.step, repeatNumber: step.repeatNumber, dueAt: step.nominal, takenAt: now,
-                            noticeID: step.step == chosen.step && step.repeatNumber == chosen.repeatNumber ? noticeID : nil))
+                // The folded steps and the chosen one, in ladder order (`missed` holds the folded ones).
+                for step in missed {
+                    state.occurrences[index].taken.append(
+                        EscalationState.TakenStep(step: step.step, repeatNumber: step.repeatNumber, dueAt: step.dueAt, takenAt: now, noticeID: nil))
                 }
-                for person in chosen.to + chosen.cc where !occurrence.notified.contains(person.id) {
-                    occurrence.notified.append(person.id)
+                state.occurrences[index].taken.append(
+                    EscalationState.TakenStep(step: chosen.step, repeatNumber: chosen.repeatNumber, dueAt: chosen.nominal, takenAt: now, noticeID: noticeID))
+                for person in chosen.to + chosen.cc where !state.occurrences[index].notified.contains(person.id) {
+                    state.occurrences[index].notified.append(person.id)
                 }
-                occurrence.breachAt = clock.breach
-                state.occurrences[index] = occurrence
+                state.occurrences[index].breachAt = clock.breach
             }
         }
 

@@ -194,7 +194,10 @@ public enum Simulation {
                 let now = ticks[index]
                 while track.nextChange < track.changes.count && track.changes[track.nextChange] <= now { track.nextChange += 1 }
                 if let subject = track.subject.asOf(now) {
-                    let evaluation = Engine.evaluate(subject, rules: rules, state: track.state, now: now, memo: track.memo)
+                    // Handed over whole, so the engine adds to the case's state in place.
+                    var before = EscalationState.empty
+                    swap(&before, &track.state)
+                    let evaluation = Engine.evaluate(subject, rules: rules, state: before, now: now, memo: track.memo)
                     track.state = evaluation.state
                     track.deadline = evaluation.nextDeadline
                     for notice in evaluation.notices { out.append(make(index, notice, subject, evaluation.state)) }
