@@ -19,7 +19,7 @@ public enum Engine {
     /// The state is taken (`consuming`): a caller that hands over its only copy lets the engine change it in place.
     public static func evaluate(_ subject: Case, rules: Rules, state: consuming EscalationState, now: Date, memo: RecipientMemo? = nil) -> Evaluation {
         let assessments = assess(subject, rules: rules, state: state, now: now, explaining: false, memo: memo)
-        var state = state
+        var state = consume state
         var notices: [Notice] = []
         var next: Date?
         // (policy, clock) of every running clock. Linear lists here and below: a case has a handful of clocks and

@@ -197,7 +197,7 @@ public enum Simulation {
                     // Handed over whole, so the engine adds to the case's state in place.
                     var before = EscalationState.empty
                     swap(&before, &track.state)
-                    let evaluation = Engine.evaluate(subject, rules: rules, state: before, now: now, memo: track.memo)
+                    let evaluation = Engine.evaluate(subject, rules: rules, state: consume before, now: now, memo: track.memo)
                     track.state = evaluation.state
                     track.deadline = evaluation.nextDeadline
                     for notice in evaluation.notices { out.append(make(index, notice, subject, evaluation.state)) }

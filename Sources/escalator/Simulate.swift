@@ -59,7 +59,7 @@ struct Simulate: AsyncParsableCommand {
                 case .text: out += "\(UTCTimestamp.format(notice.dueAt))  \(NoticeText.message(notice))".utf8
                 }
             } write: { bytes in
-                try FileHandle.standardOutput.write(contentsOf: Data(bytes))
+                try FileHandle.standardOutput.write(contentsOf: bytes)
             }
             return
         }

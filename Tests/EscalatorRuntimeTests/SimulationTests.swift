@@ -76,8 +76,21 @@ import Testing
         #expect(firstDifference == nil, "first difference at \(firstDifference ?? -1): \(firstDifference.map { actual[$0] } ?? "") instead of \(firstDifference.map { expected[$0] } ?? "")")
 
         // Simulate's output path: the lines made on the deciding cores, in the same order.
-        var bytes: [UInt8] = []
-        Simulation.lines(cases: cases, rules: rules, from: from, to: to, step: 900, line: { Simulation.json($0, rules: rules, into: &$1) }) { bytes += $0 }
-        #expect(String(decoding: bytes, as: UTF8.self) == expected.map { Self.json(of: $0) + "\n" }.joined())
+        var written: [UInt8] = []
+        Simulation.lines(cases: cases, rules: rules, from: from, to: to, step: 900, line: { Simulation.json($0, rules: rules, into: &$1) }) {
+            written += $0
+        }
+        #expect(String(decoding: written, as: UTF8.self) == expected.map { Self.json(of: $0) + "\n" }.joined())
+
+        // A write that fails stops the run, and its error is thrown.
+        struct Full: Error {}
+        var attempts = 0
+        #expect(throws: Full.self) {
+            try Simulation.lines(cases: cases, rules: rules, from: from, to: to, step: 900, line: { Simulation.json($0, rules: rules, into: &$1) }) { _ in
+                attempts += 1
+                throw Full()
+            }
+        }
+        #expect(attempts == 1)
     }
 }
