@@ -212,53 +212,12 @@ public struct BusinessCalendar: Sendable {
     public func businessSeconds(from: Date, to: Date, excluding pauses: [Pause] = []) -> TimeInterval {
         guard to > from else { return 0 }
         if isAlwaysOpen && pauses.isEmpty { return to.timeIntervalSince(from) }
-        if let table, let total = Self.tabledSeconds(table, from: from, to: to, excluding: pauses, day: day(of:)) { return total }
+        if let table, let total = table.businessSeconds(from: from, to: to, excluding: pauses) { return total }
         var total: TimeInterval = 0
         forEachOpenPiece(from: from, excluding: pauses) { piece in
             if piece.start >= to { return false }
             total += min(piece.end, to).timeIntervalSince(piece.start)
             return piece.end < to
-        }
-        return total
-    }
-
-    /// `businessSeconds` from the table's running totals: the open seconds of whole days in between are one
-    /// subtraction, so the cost does not grow with the distance (clocks weeks old are measured at every
-    /// evaluation). Pauses, merged where they overlap, are measured the same way and taken off. Every term is
-    /// whole seconds or the exact difference of two nearby instants, so the sum is exact, the same as adding
-    /// piece by piece. Nil when an end falls outside the table.
-    private static func tabledSeconds(
-        _ table: CalendarTable, from: Date, to: Date, excluding pauses: [Pause], day: (Date) -> Int
-    ) -> TimeInterval? {
-        func open(_ from: Date, _ to: Date) -> TimeInterval? {
-            guard to > from else { return 0 }
-            guard let first = table.index(of: day(from)), let last = table.index(of: day(to)) else { return nil }
-            func piece(_ index: Int) -> TimeInterval {
-                var sum: TimeInterval = 0
-                for interval in table.intervals(index) where interval.end > from && interval.start < to {
-                    sum += min(interval.end, to).timeIntervalSince(max(interval.start, from))
-                }
-                return sum
-            }
-            if first == last { return piece(first) }
-            return piece(first) + table.openSeconds(days: first + 1, last) + piece(last)
-        }
-        guard var total = open(from, to) else { return nil }
-        guard !pauses.isEmpty else { return total }
-        var merged: [(start: Date, end: Date)] = []
-        for pause in pauses.sorted(by: { $0.start < $1.start }) {
-            let start = max(pause.start, from)
-            let end = min(pause.end ?? to, to)
-            guard end > start else { continue }
-            if let last = merged.last, start <= last.end {
-                merged[merged.count - 1].end = max(last.end, end)
-            } else {
-                merged.append((start, end))
-            }
-        }
-        for pause in merged {
-            guard let paused = open(pause.start, pause.end) else { return nil }
-            total -= paused
         }
         return total
     }
@@ -387,7 +346,7 @@ public struct BusinessCalendar: Sendable {
         var anchor: (date: LocalDate, instant: Date)?
         var day = localDate(of: instant)
         search: for _ in 0..<Self.searchLimitDays {
-            for interval in openIntervals(on: day).reversed() where interval.start <= instant {
+            for interval in intervals(day: day.daysSinceEpoch).reversed() where interval.start <= instant {
                 anchor = (day, min(interval.end, instant))
                 break search
             }
@@ -405,7 +364,7 @@ public struct BusinessCalendar: Sendable {
             if isWorkingDay(target) { found += 1 }
         }
         guard found == count else { return nil }
-        let intervals = openIntervals(on: target)
+        let intervals = intervals(day: target.daysSinceEpoch)
         guard let first = intervals.first else { return nil }
         let wanted = localInstant(target, secondsOfDay: timeOfDay)
         for interval in intervals.reversed() {

@@ -206,6 +206,47 @@ final class CalendarTable: @unchecked Sendable {
         return bounds[2 * last + 1]
     }
 
+    /// `BusinessCalendar.businessSeconds` from the running totals: the open seconds of whole days in between are
+    /// one subtraction, so the cost does not grow with the distance (clocks weeks old are measured at every
+    /// evaluation). Pauses, merged where they overlap, are measured the same way and taken off. Every term is
+    /// whole seconds or the exact difference of two nearby instants, so the sum is exact, the same as adding
+    /// piece by piece. Nil when an end falls outside the window.
+    func businessSeconds(from: Date, to: Date, excluding pauses: [BusinessCalendar.Pause]) -> TimeInterval? {
+        func open(_ from: Date, _ to: Date) -> TimeInterval? {
+            guard to > from else { return 0 }
+            guard let first = local(from.timeIntervalSince1970).flatMap({ index(of: $0.day) }),
+                let last = local(to.timeIntervalSince1970).flatMap({ index(of: $0.day) })
+            else { return nil }
+            func piece(_ index: Int) -> TimeInterval {
+                var sum: TimeInterval = 0
+                for interval in intervals(index) where interval.end > from && interval.start < to {
+                    sum += min(interval.end, to).timeIntervalSince(max(interval.start, from))
+                }
+                return sum
+            }
+            if first == last { return piece(first) }
+            return piece(first) + openSeconds(days: first + 1, last) + piece(last)
+        }
+        guard var total = open(from, to) else { return nil }
+        guard !pauses.isEmpty else { return total }
+        var merged: [(start: Date, end: Date)] = []
+        for pause in pauses.count > 1 ? pauses.sorted(by: { $0.start < $1.start }) : pauses {
+            let start = max(pause.start, from)
+            let end = min(pause.end ?? to, to)
+            guard end > start else { continue }
+            if let last = merged.last, start <= last.end {
+                merged[merged.count - 1].end = max(last.end, end)
+            } else {
+                merged.append((start, end))
+            }
+        }
+        for pause in merged {
+            guard let paused = open(pause.start, pause.end) else { return nil }
+            total -= paused
+        }
+        return total
+    }
+
     /// Open seconds of the days from index `from` up to, not including, index `to`.
     @inline(__always)
     func openSeconds(days from: Int, _ to: Int) -> Double { openBefore[to] - openBefore[from] }

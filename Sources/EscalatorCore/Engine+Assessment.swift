@@ -214,19 +214,22 @@ extension Engine {
         var schedule: [ScheduledStep] = []
         let steps = policy.ladder.steps
         var lastNominal: Date?
-        // By index: the steps are read in place, not copied (each holds lists that copying would retain).
-        for index in steps.indices {
-            let anchorKind = steps[index].anchor
-            let offset = steps[index].offset
-            guard let anchor = anchorKind == .warn ? warn : breach,
-                let nominal = countingCalendar(offset, policy).advance(anchor, by: offset, excluding: pauses)
-            else {
-                lastNominal = nil
-                continue
+        // Through a buffer pointer: the steps are read in place, not copied (each holds lists that copying would
+        // retain).
+        steps.withUnsafeBufferPointer { steps in
+            for index in steps.indices {
+                let anchorKind = steps[index].anchor
+                let offset = steps[index].offset
+                guard let anchor = anchorKind == .warn ? warn : breach,
+                    let nominal = countingCalendar(offset, policy).advance(anchor, by: offset, excluding: pauses)
+                else {
+                    lastNominal = nil
+                    continue
+                }
+                let trigger: Notice.Trigger = anchorKind == .warn ? .warn : (offset.isZero ? .breach : .escalate)
+                schedule.append(people.schedule(steps[index], number: index + 1, repeatNumber: 0, trigger: trigger, at: nominal, policy: policy))
+                lastNominal = nominal
             }
-            let trigger: Notice.Trigger = anchorKind == .warn ? .warn : (offset.isZero ? .breach : .escalate)
-            schedule.append(people.schedule(steps[index], number: index + 1, repeatNumber: 0, trigger: trigger, at: nominal, policy: policy))
-            lastNominal = nominal
         }
         if let every = policy.ladder.repeatEvery, !every.isZero, let top = steps.last, let topNominal = lastNominal {
             // Only the latest repeat that is already due matters (earlier ones would fold into it), plus the
