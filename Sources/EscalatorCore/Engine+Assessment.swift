@@ -215,7 +215,7 @@ extension Engine {
         let steps = policy.ladder.steps
         var lastNominal: Date?
         // Through a buffer pointer: the steps are read in place, not copied (each holds lists that copying would
-        // retain).
+        // retain), and a step is known to the role resolver by where it is stored.
         steps.withUnsafeBufferPointer { steps in
             for index in steps.indices {
                 let anchorKind = steps[index].anchor
@@ -227,11 +227,12 @@ extension Engine {
                     continue
                 }
                 let trigger: Notice.Trigger = anchorKind == .warn ? .warn : (offset.isZero ? .breach : .escalate)
-                schedule.append(people.schedule(steps[index], number: index + 1, repeatNumber: 0, trigger: trigger, at: nominal, policy: policy))
+                schedule.append(people.schedule(steps.baseAddress! + index, number: index + 1, repeatNumber: 0, trigger: trigger, at: nominal, policy: policy))
                 lastNominal = nominal
             }
-        }
-        if let every = policy.ladder.repeatEvery, !every.isZero, let top = steps.last, let topNominal = lastNominal {
+            guard let every = policy.ladder.repeatEvery, !every.isZero, !steps.isEmpty, let topNominal = lastNominal else { return }
+            let top = steps.baseAddress! + (steps.count - 1)
+            let quietHours = top.pointee.quietHours
             // Only the latest repeat that is already due matters (earlier ones would fold into it), plus the
             // first one after `now`. Walk the nominal times first; place just those two.
             let calendar = countingCalendar(every, policy)
@@ -256,7 +257,7 @@ extension Engine {
                 }
             }
             func isHeld(_ number: Int) -> Bool {
-                people.effectiveTime(of: first, top, at: nominals[number - 1], policy: policy) > now
+                people.effectiveTime(of: first, quietHours: quietHours, at: nominals[number - 1], policy: policy) > now
             }
             // The first repeat held past `now`: the first after `now`, or an earlier one that quiet hours hold.
             var firstHeld = firstAfter
@@ -267,9 +268,9 @@ extension Engine {
             }
             if let firstHeld {
                 if firstHeld > 1 {
-                    schedule.append(people.again(first, top, repeatNumber: firstHeld - 1, at: nominals[firstHeld - 2], policy: policy))
+                    schedule.append(people.again(first, quietHours: quietHours, repeatNumber: firstHeld - 1, at: nominals[firstHeld - 2], policy: policy))
                 }
-                schedule.append(people.again(first, top, repeatNumber: firstHeld, at: nominals[firstHeld - 1], policy: policy))
+                schedule.append(people.again(first, quietHours: quietHours, repeatNumber: firstHeld, at: nominals[firstHeld - 1], policy: policy))
             }
         }
 

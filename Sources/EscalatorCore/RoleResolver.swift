@@ -76,43 +76,44 @@ final class RoleResolver {
         }
     }
 
-    /// Places a ladder step in time, with its recipients and any quiet-hours hold.
+    /// Places a ladder step in time, with its recipients and any quiet-hours hold. The step is given by where the
+    /// rules store it: read in place, and known by that address (see `recipients(of:)`).
     func schedule(
-        _ step: Ladder.Step, number: Int, repeatNumber: Int, trigger: Notice.Trigger, at nominal: Date, policy: Policy
+        _ step: UnsafePointer<Ladder.Step>, number: Int, repeatNumber: Int, trigger: Notice.Trigger, at nominal: Date, policy: Policy
     ) -> ScheduledStep {
         let recipients = recipients(of: step)
         return ScheduledStep(
             step: number, repeatNumber: repeatNumber, trigger: trigger, nominal: nominal,
-            effective: effectiveTime(step, recipients, nominal: nominal, policy: policy), recipients: recipients,
-            template: step.template ?? policy.template)
+            effective: effectiveTime(quietHours: step.pointee.quietHours, recipients, nominal: nominal, policy: policy),
+            recipients: recipients, template: step.pointee.template ?? policy.template)
     }
 
     /// The same step again at another time (a repeat): the recipients do not change, only when it may be sent.
-    func again(_ placed: ScheduledStep, _ step: Ladder.Step, repeatNumber: Int, at nominal: Date, policy: Policy) -> ScheduledStep {
+    func again(_ placed: ScheduledStep, quietHours: Bool, repeatNumber: Int, at nominal: Date, policy: Policy) -> ScheduledStep {
         ScheduledStep(
             step: placed.step, repeatNumber: repeatNumber, trigger: placed.trigger, nominal: nominal,
-            effective: effectiveTime(step, placed.recipients, nominal: nominal, policy: policy), recipients: placed.recipients,
-            template: placed.template)
+            effective: effectiveTime(quietHours: quietHours, placed.recipients, nominal: nominal, policy: policy),
+            recipients: placed.recipients, template: placed.template)
     }
 
     /// When a repeat of `placed` at `nominal` may be sent, without placing it.
-    func effectiveTime(of placed: ScheduledStep, _ step: Ladder.Step, at nominal: Date, policy: Policy) -> Date {
-        effectiveTime(step, placed.recipients, nominal: nominal, policy: policy)
+    func effectiveTime(of placed: ScheduledStep, quietHours: Bool, at nominal: Date, policy: Policy) -> Date {
+        effectiveTime(quietHours: quietHours, placed.recipients, nominal: nominal, policy: policy)
     }
 
-    /// A step's recipients, resolved once per evaluation for each pair of recipient lists (the policies share a
-    /// ladder, and each step is placed again for every clock and repeat).
-    private func recipients(of step: Ladder.Step) -> StepRecipients {
-        // Looked up by where the step's lists are stored, which the rules keep for the whole evaluation: plain
-        // values, so the search neither compares recipients nor retains anything. A step of another ladder with
-        // equal lists is resolved again, to the same result.
-        let key = StepKey(to: Self.identity(step.to), toCount: step.to.count, cc: Self.identity(step.cc), ccCount: step.cc.count)
+    /// A step's recipients, resolved once per evaluation (the policies share a ladder, and each step is placed
+    /// again for every clock and repeat). Looked up by where the rules store the step, which stays the same for as
+    /// long as the rules live: a plain value, so the search neither compares recipients nor retains anything. A
+    /// step of another ladder with equal lists is resolved again, to the same result.
+    private func recipients(of step: UnsafePointer<Ladder.Step>) -> StepRecipients {
+        let key = StepKey(step: UnsafeRawPointer(step))
         if let index = stepKeys.firstIndex(of: key) { return stepRecipients[index] }
         if let known = memo?.recipients(key, owner: signals.owner) {
             stepKeys.append(key)
             stepRecipients.append(known)
             return known
         }
+        let step = step.pointee
         var unresolved: [String] = []
         func addressees(_ recipients: [Ladder.Recipient]) -> [Notice.Addressee] {
             if let known = addresseeLists.first(where: { $0.recipients == recipients }) {
@@ -149,20 +150,14 @@ final class RoleResolver {
         return resolved
     }
 
+    /// Where the rules store a step.
     struct StepKey: Equatable {
-        let to: UnsafeRawPointer?
-        let toCount: Int
-        let cc: UnsafeRawPointer?
-        let ccCount: Int
-    }
-
-    private static func identity(_ list: [Ladder.Recipient]) -> UnsafeRawPointer? {
-        list.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+        let step: UnsafeRawPointer
     }
 
     /// `nominal`, or the next opening of the first recipient's calendar when the step keeps quiet hours.
-    private func effectiveTime(_ step: Ladder.Step, _ recipients: StepRecipients, nominal: Date, policy: Policy) -> Date {
-        guard step.quietHours else { return nominal }
+    private func effectiveTime(quietHours: Bool, _ recipients: StepRecipients, nominal: Date, policy: Policy) -> Date {
+        guard quietHours else { return nominal }
         return (recipients.quietCalendar ?? policy.calendar).nextOpening(atOrAfter: nominal) ?? nominal
     }
 }
