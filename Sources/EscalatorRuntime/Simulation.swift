@@ -27,8 +27,8 @@ public enum Simulation {
     ) rethrows {
         try run(
             cases: cases, rules: rules, from: from, to: to, step: step,
-            make: { tick, notice, subject, state in Decided(tick: tick, notice: notice, subject: subject, state: state) },
-            emitTick: { decided in try emitTick(decided.map { ($0.notice, $0.subject, $0.state) }) },
+            make: { tick, notice, subject, state, _ in Decided(tick: tick, notice: notice, subject: subject, state: state) },
+            emitTick: { parts, _, order in try emitTick(order.map { (parts[$0.part][$0.index].notice, parts[$0.part][$0.index].subject, parts[$0.part][$0.index].state) }) },
             endWindow: {})
     }
 
@@ -42,15 +42,18 @@ public enum Simulation {
         var text: [UInt8] = []
         try run(
             cases: cases, rules: rules, from: from, to: to, step: step,
-            make: { tick, notice, _, _ in
-                var bytes: [UInt8] = []
-                bytes.reserveCapacity(384)
+            make: { tick, notice, _, _, bytes in
+                // Into the deciding core's own buffer: one allocation per share of the cases, not one per line.
+                let start = bytes.count
                 line(notice, &bytes)
                 bytes.append(UInt8(ascii: "\n"))
-                return Line(tick: tick, dueAt: notice.dueAt, id: notice.id, bytes: bytes)
+                return Line(tick: tick, dueAt: notice.dueAt, id: notice.id, start: start, count: bytes.count - start)
             },
-            emitTick: { lines in
-                for line in lines { text += line.bytes }
+            emitTick: { parts, buffers, order in
+                for (part, index) in order {
+                    let line = parts[part][index]
+                    text += buffers[part][line.start..<(line.start + line.count)]
+                }
             },
             endWindow: {
                 try write(text)
@@ -74,11 +77,13 @@ public enum Simulation {
         var id: String { notice.id }
     }
 
+    /// A line kept as where it lies in its core's buffer.
     struct Line: Output {
         let tick: Int
         let dueAt: Date
         let id: String
-        let bytes: [UInt8]
+        let start: Int
+        let count: Int
     }
 
     /// Hand-over order: by tick, then as the loop sorts a tick's notices, by due time, then id.
@@ -89,11 +94,13 @@ public enum Simulation {
     }
 
     /// Follows the cases through the ticks a window at a time, making an output per notice on the deciding core,
-    /// and hands the outputs over tick by tick in hand-over order (`precedes`).
+    /// and hands them over tick by tick: the window's parts and buffers, and where the tick's outputs lie in them,
+    /// in hand-over order (`precedes`).
     static func run<Kept: Output>(
         cases: [Case], rules: Rules, from: Date, to: Date, step: TimeInterval,
-        make: @escaping @Sendable (Int, Notice, Case, EscalationState) -> Kept,
-        emitTick: ([Kept]) throws -> Void, endWindow: () throws -> Void
+        make: @escaping @Sendable (Int, Notice, Case, EscalationState, inout [UInt8]) -> Kept,
+        emitTick: (_ parts: [[Kept]], _ buffers: [[UInt8]], _ order: [(part: Int, index: Int)]) throws -> Void,
+        endWindow: () throws -> Void
     ) rethrows {
         // The tick instants, added up as a clock's would be.
         var ticks: [Date] = []
@@ -105,28 +112,38 @@ public enum Simulation {
         guard !ticks.isEmpty else { return }
         var tracks = Self.tracks(cases)
         var start = 0
+        var order: [(part: Int, index: Int)] = []
         while start < ticks.count {
             let window = start..<min(start + Self.window, ticks.count)
-            var parts = Self.follow(&tracks, ticks: ticks, window: window, rules: rules, make: make)
-            // Each part is sorted; a tick's outputs are a run in each, merged here.
+            var (parts, buffers) = Self.follow(&tracks, ticks: ticks, window: window, rules: rules, make: make)
+            // Each part is sorted; a tick's outputs are a run in each, merged here by where they lie (the outputs
+            // themselves are not copied).
             var heads = [Int](repeating: 0, count: parts.count)
-            for index in window {
-                var merged: [Kept] = []
-                for (part, outputs) in parts.enumerated() {
+            for tick in window {
+                order.removeAll(keepingCapacity: true)
+                for part in parts.indices {
                     var end = heads[part]
-                    while end < outputs.count && outputs[end].tick == index { end += 1 }
-                    merged += outputs[heads[part]..<end]
+                    while end < parts[part].count && parts[part][end].tick == tick {
+                        order.append((part, end))
+                        end += 1
+                    }
                     heads[part] = end
                 }
-                guard !merged.isEmpty else { continue }
-                if parts.count > 1 { merged.sort { Self.precedes($0, $1) } }
-                try emitTick(merged)
+                guard !order.isEmpty else { continue }
+                if parts.count > 1 { order.sort { Self.precedes(parts[$0.part][$0.index], parts[$1.part][$1.index]) } }
+                try emitTick(parts, buffers, order)
             }
             try endWindow()
             // Let go of the window's outputs on every core, as they were made.
             parts.withUnsafeMutableBufferPointer { parts in
-                nonisolated(unsafe) let parts = parts
-                DispatchQueue.concurrentPerform(iterations: parts.count) { parts[$0] = [] }
+                buffers.withUnsafeMutableBufferPointer { buffers in
+                    nonisolated(unsafe) let parts = parts
+                    nonisolated(unsafe) let buffers = buffers
+                    DispatchQueue.concurrentPerform(iterations: parts.count) {
+                        parts[$0] = []
+                        buffers[$0] = []
+                    }
+                }
             }
             start = window.upperBound
         }
@@ -174,11 +191,12 @@ public enum Simulation {
     }
 
     /// Follows every track through the window's ticks, on every core; returns an output per notice decided, in
-    /// parts in hand-over order, one per share of the tracks.
+    /// parts in hand-over order, one per share of the tracks, and each share's byte buffer (`make` may write
+    /// into it).
     static func follow<Kept: Output>(
         _ tracks: inout [Track], ticks: [Date], window: Range<Int>, rules: Rules,
-        make: @Sendable (Int, Notice, Case, EscalationState) -> Kept
-    ) -> [[Kept]] {
+        make: @Sendable (Int, Notice, Case, EscalationState, inout [UInt8]) -> Kept
+    ) -> (parts: [[Kept]], buffers: [[UInt8]]) {
         /// The first tick at or after an instant (an instant at or before a tick is seen at that tick).
         @Sendable func tick(atOrAfter instant: Date) -> Int {
             var low = 0
@@ -189,7 +207,7 @@ public enum Simulation {
             }
             return low
         }
-        @Sendable func one(_ track: inout Track, into out: inout [Kept]) {
+        @Sendable func one(_ track: inout Track, into out: inout [Kept], bytes: inout [UInt8]) {
             while let index = track.nextTick, index < window.upperBound {
                 let now = ticks[index]
                 while track.nextChange < track.changes.count && track.changes[track.nextChange] <= now { track.nextChange += 1 }
@@ -200,7 +218,7 @@ public enum Simulation {
                     let evaluation = Engine.evaluate(subject, rules: rules, state: consume before, now: now, memo: track.memo)
                     track.state = evaluation.state
                     track.deadline = evaluation.nextDeadline
-                    for notice in evaluation.notices { out.append(make(index, notice, subject, evaluation.state)) }
+                    for notice in evaluation.notices { out.append(make(index, notice, subject, evaluation.state, &bytes)) }
                 } else {
                     // Not opened yet: nothing to evaluate, and no deadline.
                     track.deadline = nil
@@ -213,19 +231,23 @@ public enum Simulation {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let chunks = cores > 1 ? min(cores * 8, max(1, tracks.count / 16)) : 1
         var parts = [[Kept]](repeating: [], count: chunks)
+        var buffers = [[UInt8]](repeating: [], count: chunks)
         tracks.withUnsafeMutableBufferPointer { all in
             parts.withUnsafeMutableBufferPointer { parts in
-                // Each chunk reads and writes only its own tracks and its own part.
-                nonisolated(unsafe) let all = all
-                nonisolated(unsafe) let parts = parts
-                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                    let range = (all.count * chunk / chunks)..<(all.count * (chunk + 1) / chunks)
-                    for index in range { one(&all[index], into: &parts[chunk]) }
-                    parts[chunk].sort { Self.precedes($0, $1) }
+                buffers.withUnsafeMutableBufferPointer { buffers in
+                    // Each chunk reads and writes only its own tracks, its own part and its own buffer.
+                    nonisolated(unsafe) let all = all
+                    nonisolated(unsafe) let parts = parts
+                    nonisolated(unsafe) let buffers = buffers
+                    DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                        let range = (all.count * chunk / chunks)..<(all.count * (chunk + 1) / chunks)
+                        for index in range { one(&all[index], into: &parts[chunk], bytes: &buffers[chunk]) }
+                        parts[chunk].sort { Self.precedes($0, $1) }
+                    }
                 }
             }
         }
-        return parts
+        return (parts, buffers)
     }
 
     /// A notice as one JSON object (the shape of `simulate --format json`): `at` is when it fell due, in ISO 8601
