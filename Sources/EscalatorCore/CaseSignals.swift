@@ -109,7 +109,8 @@ public struct CaseSignals: Sendable {
         var promises: [OpenItem] = []
         var promiseKeptBy: [String: Activity.Kind] = [:]
         var obligations: [OpenItem] = []
-        var firstSeen: [String: Date] = [:]
+        // Room for every kind and a few tags, so that filling it never grows it.
+        var firstSeen: [String: Date] = Dictionary(minimumCapacity: 16)
         for index in past.indices {
             let kind = past[index].kind
             let at = past[index].at

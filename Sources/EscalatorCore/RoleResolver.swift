@@ -18,6 +18,9 @@ final class RoleResolver {
 
     private let memo: RecipientMemo?
 
+    /// The memo's entries for this case's owner.
+    private lazy var memoSlot: Int = memo?.slot(owner: signals.owner) ?? 0
+
     init(subject: Case, signals: CaseSignals, rules: Rules, memo: RecipientMemo? = nil) {
         self.subject = subject
         self.signals = signals
@@ -108,7 +111,7 @@ final class RoleResolver {
     private func recipients(of step: UnsafePointer<Ladder.Step>) -> StepRecipients {
         let key = StepKey(step: UnsafeRawPointer(step))
         if let index = stepKeys.firstIndex(of: key) { return stepRecipients[index] }
-        if let known = memo?.recipients(key, owner: signals.owner) {
+        if let known = memo?.recipients(key, slot: memoSlot) {
             stepKeys.append(key)
             stepRecipients.append(known)
             return known
@@ -146,7 +149,7 @@ final class RoleResolver {
         let resolved = StepRecipients(to: to, cc: cc, unresolved: unresolved, quietCalendar: calendar)
         stepKeys.append(key)
         stepRecipients.append(resolved)
-        memo?.keep(resolved, key, owner: signals.owner)
+        memo?.keep(resolved, key, slot: memoSlot)
         return resolved
     }
 
@@ -184,15 +187,26 @@ public final class StepRecipients: Sendable {
 /// depends on the rules, the case's kind and columns, which stay the same for one case, and on its owner, which
 /// can change: entries are kept per owner. Not shared between threads: one memo per case.
 public final class RecipientMemo: @unchecked Sendable {
-    private var entries: [(key: RoleResolver.StepKey, owner: String?, resolved: StepRecipients)] = []
+    /// Per owner seen, the steps resolved for that owner.
+    private var owners: [String?] = []
+    private var entries: [[(key: RoleResolver.StepKey, resolved: StepRecipients)]] = []
 
     public init() {}
 
-    func recipients(_ key: RoleResolver.StepKey, owner: String?) -> StepRecipients? {
-        entries.first { $0.key == key && $0.owner == owner }?.resolved
+    /// Where an owner's entries are (added if the owner is new): looked up once per evaluation, so that each
+    /// step is then found by its key alone.
+    func slot(owner: String?) -> Int {
+        if let index = owners.firstIndex(of: owner) { return index }
+        owners.append(owner)
+        entries.append([])
+        return owners.count - 1
     }
 
-    func keep(_ resolved: StepRecipients, _ key: RoleResolver.StepKey, owner: String?) {
-        entries.append((key, owner, resolved))
+    func recipients(_ key: RoleResolver.StepKey, slot: Int) -> StepRecipients? {
+        entries[slot].first { $0.key == key }?.resolved
+    }
+
+    func keep(_ resolved: StepRecipients, _ key: RoleResolver.StepKey, slot: Int) {
+        entries[slot].append((key, resolved))
     }
 }
