@@ -150,7 +150,7 @@ public enum Simulation {
     }
 
     /// Ticks followed at a time: enough work per window to keep every core busy, few enough notices held.
-    static let window = 96
+    static let window = 32
 
     /// One case as the simulation follows it.
     struct Track {
