@@ -142,6 +142,40 @@ import Testing
         #expect(monday.notices.isEmpty)
     }
 
+    /// The engine places only the latest repeat that is due and the first that is not, looking back from the first
+    /// repeat after `now` over those that quiet hours hold. Placing every repeat since the breach and taking the
+    /// first whose sending time is after `now` (as the engine once did) must give the same two, at every quarter
+    /// hour of a week, nights and a weekend included.
+    @Test func theRepeatsPlacedAreTheLatestDueAndTheFirstHeld() throws {
+        let ladder = Ladder(steps: [.init(anchor: .breach, to: [.person("mgr1")])], repeatEvery: .wall(seconds: 3600))
+        let policy = Policy(name: "p", measure: .deadline(field: .openedAt, plus: .wall(seconds: 3600)), calendar: .alwaysOpen(), ladder: ladder)
+        let subject = Case(id: "C1", owner: "rep3", openedAt: at("2026-03-05 14:10"))
+        let breach = at("2026-03-05 15:10")
+        var held = 0
+        for quarter in 0..<(7 * 96) {
+            let now = breach.addingTimeInterval(Double(quarter) * 900 + 60)
+            let clock = try #require(Engine.assess(subject, rules: rules([policy]), state: .empty, now: now).first?.clocks.first)
+            let placed = clock.schedule.filter { $0.repeatNumber > 0 }
+            // Every repeat in turn: mgr1 works store hours, so a repeat outside them waits for the next opening.
+            var expected: [ScheduledStep.Summary] = []
+            var latestDue: ScheduledStep.Summary?
+            for number in 1...1000 {
+                let nominal = breach.addingTimeInterval(Double(number) * 3600)
+                let effective = try #require(storeHours.nextOpening(atOrAfter: nominal))
+                let placedRepeat = ScheduledStep.Summary(repeatNumber: number, nominal: nominal, effective: effective)
+                if effective > now {
+                    expected = (latestDue.map { [$0] } ?? []) + [placedRepeat]
+                    break
+                }
+                latestDue = placedRepeat
+            }
+            #expect(placed.map(\.summary) == expected, "at \(now)")
+            if expected.last.map({ $0.nominal <= now }) == true { held += 1 }
+        }
+        // The week had repeats held past now by quiet hours (nights, the weekend), which the look-back finds.
+        #expect(held > 100)
+    }
+
     @Test func eachPromiseRunsOnItsOwnClock() {
         let promises = Policy(name: "promises-kept", measure: .promise(grace: Span(2, .hours, business: true)), calendar: storeHours, ladder: Self.simpleLadder)
         let activity = [
@@ -245,4 +279,15 @@ import Testing
         let result = replay(subject, rules([Self.keepInformed]), from: at("2026-03-02 11:30"), to: at("2026-03-05 12:00"))
         #expect(result.notices.map(\.line) == ["2026-03-03 16:00 warn step1 → rep3", "2026-03-04 09:00 clear step0 → rep3"])
     }
+}
+
+extension ScheduledStep {
+    /// What decides a placed repeat: its number and its two times.
+    struct Summary: Equatable {
+        let repeatNumber: Int
+        let nominal: Date
+        let effective: Date
+    }
+
+    var summary: Summary { Summary(repeatNumber: repeatNumber, nominal: nominal, effective: effective) }
 }
