@@ -184,8 +184,6 @@ public struct BusinessCalendar: Sendable {
     /// A working day has opening hours and is not a holiday.
     public func isWorkingDay(_ date: LocalDate) -> Bool { isWorking(day: date.daysSinceEpoch) }
 
-    /// The open intervals of one local date, in order; empty on holidays and closed weekdays.
-    public func openIntervals(on date: LocalDate) -> [DateInterval] { Array(intervals(day: date.daysSinceEpoch)) }
 
     // MARK: Queries
 

@@ -10,13 +10,8 @@ extension Case {
     public func asOf(_ now: Date) -> Case? {
         guard openedAt <= now else { return nil }
         var copy = self
-        // Copied only when something lies ahead (read in place: simulate asks at every evaluation).
-        var isAhead = false
-        for index in activity.indices where activity[index].at > now {
-            isAhead = true
-            break
-        }
-        if isAhead {
+        // Copied only when something lies ahead (simulate asks at every evaluation).
+        if hasActivity(after: now) {
             let past = activity.filter { $0.at <= now }
             copy.activity = past
             if activity.contains(where: { $0.kind == .statusChange }) {
@@ -26,5 +21,11 @@ extension Case {
         }
         if let closedAt, closedAt > now { copy.closedAt = nil }
         return copy
+    }
+
+    /// Whether any activity is dated after `now`, read in place (no row is copied to look at its time).
+    public func hasActivity(after now: Date) -> Bool {
+        for index in activity.indices where activity[index].at > now { return true }
+        return false
     }
 }

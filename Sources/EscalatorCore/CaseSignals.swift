@@ -47,11 +47,7 @@ public struct CaseSignals: Sendable {
         // and copying a row (its texts) to look at its time or kind would cost more than the rest.
         // The daemon's cases have nothing after `now`: then the activity is used as it is, not copied.
         let all = subject.activity
-        var lookingBack = false
-        for index in all.indices where all[index].at > now {
-            lookingBack = true
-            break
-        }
+        let lookingBack = subject.hasActivity(after: now)
         let past = lookingBack ? all.filter { $0.at <= now } : all
 
         // Status: history when looking back, otherwise the row.

@@ -167,10 +167,10 @@ final class RoleResolver {
 
 /// The people one ladder step is addressed to for one case, and the notes for roles that named nobody. Shared by
 /// every placement of the step in an evaluation, so placing a step copies one reference, not three lists.
-public final class StepRecipients: Sendable {
-    public let to: [Notice.Addressee]
-    public let cc: [Notice.Addressee]
-    public let unresolved: [String]
+final class StepRecipients: Sendable {
+    let to: [Notice.Addressee]
+    let cc: [Notice.Addressee]
+    let unresolved: [String]
     /// The calendar whose opening quiet hours wait for: the first recipient's; nil for the policy's.
     let quietCalendar: BusinessCalendar?
 

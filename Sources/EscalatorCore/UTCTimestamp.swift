@@ -3,11 +3,7 @@ import Foundation
 /// UTC ISO 8601 text ("2026-03-02T03:30:00Z") in the proleptic Gregorian calendar, for any instant. Foundation's
 /// formatters switch to the Julian calendar before 1582 and are slow to create; this is neither.
 public enum UTCTimestamp {
-    public static func format(_ date: Date) -> String {
-        var bytes: [UInt8] = []
-        append(date, offset: 0, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    public static func format(_ date: Date) -> String { format(date, offset: 0) }
 
     /// Appends the instant's text at `offset` seconds from UTC (`Z` when it is 0) as UTF-8. Four-digit years,
     /// the usual case, are written digit by digit with no string made: simulate writes two per notice, millions
