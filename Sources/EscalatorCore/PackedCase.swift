@@ -7,7 +7,7 @@ import Foundation
 public struct PackedCase: Sendable {
     public let id: String
     public let closedAt: Date?
-    let bytes: [UInt8]
+    let storage: PackedStorage
 
     public init(_ subject: Case) {
         id = subject.id
@@ -39,14 +39,20 @@ public struct PackedCase: Sendable {
             writer.optionalText(item.ref)
             writer.count(item.keptBy.map { Self.kinds.firstIndex(of: $0)! + 1 } ?? 0)
         }
-        bytes = writer.bytes.withUnsafeBufferPointer { Array($0) }
+        storage = .memory(writer.bytes.withUnsafeBufferPointer { Array($0) })
+    }
+
+    private init(id: String, closedAt: Date?, storage: PackedStorage) {
+        self.id = id
+        self.closedAt = closedAt
+        self.storage = storage
     }
 
     static let kinds = Activity.Kind.allCases
 
     /// The case as it was packed, its activity in the same order.
     public func unpacked() -> Case {
-        var reader = PackReader(bytes: bytes)
+        var reader = PackReader(bytes: storage.bytes)
         let kind = reader.optionalText()
         let status = reader.optionalText()
         let owner = reader.optionalText()
@@ -89,6 +95,12 @@ public struct PackedCase: Sendable {
         return subject
     }
 
-    /// How many bytes it holds.
-    public var size: Int { bytes.count }
+    /// How many bytes it packs.
+    public var size: Int { storage.count }
+}
+
+extension PackedCase: ShelvableRecord {
+    public func shelved(on shelf: Shelf) -> PackedCase {
+        storage.isOn(shelf) ? self : PackedCase(id: id, closedAt: closedAt, storage: storage.shelved(on: shelf))
+    }
 }

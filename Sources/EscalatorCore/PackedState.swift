@@ -1,17 +1,18 @@
 import Foundation
 
-/// An escalation state held as one byte buffer, for a daemon that keeps the state of every open case in memory.
+/// An escalation state held as one byte buffer, for a daemon that keeps the state of every open case.
 ///
 /// As a struct of arrays and strings, one case's state took about 2.9 KB (a heap block for every occurrence's
-/// clock, its taken steps, its recipients and each notice id); packed it takes a few hundred bytes. Only the
-/// process reads it: nothing packed is ever written to disk, so the layout carries no version.
+/// clock, its taken steps, its recipients and each notice id); packed it takes a few hundred bytes, in memory or on
+/// a `Shelf`. Only the process that packed it reads it (a shelf's file is unlinked and not kept across runs), so
+/// the layout carries no version.
 ///
 /// Layout: unsigned LEB128 counts and integers (signed ones zigzagged), a time as its whole seconds since the
 /// reference date or else the 8 bytes of its `timeIntervalSinceReferenceDate` (either way it comes back exactly),
 /// text as a count and its UTF-8, an optional as a 0 or 1 byte before the value. A taken step's notice id is
 /// stored as a tag when it is the one the engine gives it (`Occurrence.noticeID`), else in full.
 public struct PackedState: Sendable {
-    let bytes: [UInt8]
+    let storage: PackedStorage
 
     public init(_ state: EscalationState, caseID: String) {
         var writer = PackWriter()
@@ -52,12 +53,14 @@ public struct PackedState: Sendable {
             writer.optionalText(ack.note)
         }
         // An exact copy: the writer's buffer has grown by doubling.
-        bytes = writer.bytes.withUnsafeBufferPointer { Array($0) }
+        storage = .memory(writer.bytes.withUnsafeBufferPointer { Array($0) })
     }
+
+    private init(storage: PackedStorage) { self.storage = storage }
 
     /// The state as it was packed.
     public func unpacked(caseID: String) -> EscalationState {
-        var reader = PackReader(bytes: bytes)
+        var reader = PackReader(bytes: storage.bytes)
         var occurrences: [EscalationState.Occurrence] = []
         let occurrenceCount = reader.count()
         occurrences.reserveCapacity(occurrenceCount)
@@ -116,7 +119,7 @@ public struct PackedState: Sendable {
     /// Calls `body` with each occurrence's policy (as UTF-8), breach time and whether it has cleared, reading the
     /// bytes in place: the daemon's breached count looks at every held case.
     public func scanOccurrences(_ body: (ArraySlice<UInt8>, Date?, Bool) -> Void) {
-        var reader = PackReader(bytes: bytes)
+        var reader = PackReader(bytes: storage.bytes)
         for _ in 0..<reader.count() {
             let policy = reader.textBytes()
             reader.skipText()
@@ -138,8 +141,14 @@ public struct PackedState: Sendable {
         }
     }
 
-    /// How many bytes it holds.
-    public var size: Int { bytes.count }
+    /// How many bytes it packs.
+    public var size: Int { storage.count }
+}
+
+extension PackedState: ShelvableRecord {
+    public func shelved(on shelf: Shelf) -> PackedState {
+        storage.isOn(shelf) ? self : PackedState(storage: storage.shelved(on: shelf))
+    }
 }
 
 /// The encoding `PackedState` and `PackedCase` share (see `PackedState`).

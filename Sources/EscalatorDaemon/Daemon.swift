@@ -20,8 +20,15 @@ public actor Daemon {
     let events: EventWriter
     let logger: Logger
     private var loop: EscalationLoop
-    /// The cases read, packed (`PackedCase`): a daemon holds every open case for as long as it runs.
-    private var cases: [String: PackedCase] = [:]
+    /// The cases read, packed (`PackedCase`): a daemon holds every open case for as long as it runs, so their bytes
+    /// are on a shelf (a scratch file in `scratch`, see `Shelf`) and memory holds where each lies.
+    private var cases = ShelvedRecords<PackedCase>(shelf: nil)
+    /// Where the shelves of cases and states are made: the state directory.
+    private let scratch: String
+    /// How many refusals of the disk were reported, per shelf's failure count seen.
+    private var shelfFailuresReported: [ObjectIdentifier: Int] = [:]
+    /// Why the last full read could not make a scratch file, once reported (every full read would say it again).
+    private var scratchProblemReported: String?
     private var openCases = 0
     private var rules: Rules
     private var source: (any CaseSource)?
@@ -65,9 +72,11 @@ public actor Daemon {
         public var nextWake: Date = .distantFuture
     }
 
+    /// `scratch` is where the shelves of cases and states go (the state directory when nil); a directory where no
+    /// file can be made leaves them in memory, with a warning.
     public init(
         configuration: Configuration, store: any EscalationStore, events: EventWriter, logger: Logger, faults: FaultPoints = FaultPoints(),
-        replay: Bool = false
+        replay: Bool = false, scratch: String? = nil
     ) async throws {
         guard let settings = configuration.source else { throw Daemon.noSource(configuration) }
         self.configuration = configuration
@@ -77,11 +86,23 @@ public actor Daemon {
         self.faults = faults
         self.replay = replay
         self.rules = configuration.rules
-        self.loop = EscalationLoop(states: try await store.loadStates(), packsStates: true)
+        let scratch = scratch ?? configuration.state.resolvedDirectory()
+        self.scratch = scratch
+        var stateShelf: Shelf?
+        do {
+            stateShelf = try Shelf(directory: scratch)
+        } catch {
+            logger.warning("escalation states are held in memory: \(error)")
+        }
+        // Read a page at a time and packed as they come: at a million cases, the states as structs would take gigabytes.
+        var loop = EscalationLoop(packsStates: true, shelf: stateShelf)
+        loop.countedPolicies = Set(configuration.rules.policies.map(\.name))
+        try await store.forEachState { loop.restore($1, for: $0) }
+        self.loop = loop
         self.ackVersion = try await store.acknowledgementVersion()
         let source = try CaseSources.open(settings)
         self.source = source
-        self.poller = SourcePoller(source: source, settings: settings, packsCases: true)
+        self.poller = SourcePoller(source: source, settings: settings, packsCases: true, scratch: scratch)
         try self.mailer = Self.makeMailer(configuration)
     }
 
@@ -124,6 +145,20 @@ public actor Daemon {
             nextPoll = outcome.nextPoll
             record(outcome, now: now)
             if outcome.wasFullResync, let source { await refreshDirectory(source) }
+            if let problem = outcome.scratchProblem, problem != scratchProblemReported {
+                logger.warning("the cases read are held in memory: \(problem)")
+                scratchProblemReported = problem
+            }
+            // A full read onto a shelf brings every case it read there: later cases go there too, and the copies held
+            // on the previous shelf are replaced, so that file goes.
+            if let shelf = outcome.shelf {
+                if scratchProblemReported != nil {
+                    logger.notice("the cases read are on a scratch file in \(scratch) again")
+                    scratchProblemReported = nil
+                }
+                cases.adopt(shelf)
+                for subject in outcome.keptPacked where cases[subject.id] != nil { cases[subject.id] = subject }
+            }
             // Incremental reads bring cases as structs, full reads packed.
             let changed = outcome.changed.map(PackedCase.init) + outcome.changedPacked
             let returning = changed.map(\.id).filter { released.contains($0) }
@@ -139,7 +174,8 @@ public actor Daemon {
                 loop.markChanged(subject.id)
             }
             for id in outcome.removed {
-                if let old = cases.removeValue(forKey: id), old.closedAt == nil { openCases -= 1 }
+                if let old = cases[id], old.closedAt == nil { openCases -= 1 }
+                cases[id] = nil
                 loop.forget(id)
                 released.remove(id)
             }
@@ -193,10 +229,30 @@ public actor Daemon {
         }
         try await write(commit, at: now, into: &report)
         report.nextWake = min(nextPoll, loop.nextDeadline() ?? .distantFuture)
+        tidyShelves()
         // After a full read or a large batch of evaluations the rows read have been let go (gigabytes at a million
         // orders); glibc keeps freed pages unless asked, and the unit's memory would stay at the peak.
         if report.wasFullResync || report.evaluated >= 10_000 { Self.returnFreedMemory() }
         return report
+    }
+
+    /// Moves cases or states onto a fresh shelf when their shelf is mostly bytes replaced since, and reports a disk
+    /// that refused a shelf's writes (what it refused is held in memory, so nothing is lost).
+    private func tidyShelves() {
+        do {
+            if try cases.compactIfNeeded() { logger.info("the cases were moved onto a fresh scratch file") }
+            if try loop.compactStates() { logger.info("the escalation states were moved onto a fresh scratch file") }
+        } catch {
+            logger.warning("cannot make a fresh scratch file, keeping the current one: \(error)")
+        }
+        for (what, shelf) in [("cases", cases.shelf), ("escalation states", loop.stateShelf)] {
+            guard let shelf, let failure = shelf.failure else { continue }
+            let key = ObjectIdentifier(shelf)
+            guard shelfFailuresReported[key] != failure.count else { continue }
+            shelfFailuresReported[key] = failure.count
+            logger.warning(
+                "the disk refused the scratch file of the \(what) in \(shelf.directory) (\(failure.message)): \(shelf.heldBytes / 1_048_576) MB of them are held in memory instead; nothing is lost")
+        }
     }
 
     /// Hands freed heap pages back to the kernel (glibc's `malloc_trim`).
@@ -268,18 +324,22 @@ public actor Daemon {
         }
     }
 
-    /// What the daemon holds in memory, for the soak benchmark: cases, escalation states, deadline queue entries
-    /// (stale ones included), settled cases released to the store, and cases the poller knows.
+    /// What the daemon holds, for the soak benchmark: cases, escalation states, deadline queue entries (stale ones
+    /// included), settled cases released to the store, cases the poller knows, and the size of the scratch files
+    /// that hold the cases' and states' bytes (0 for what is held in memory).
     public struct Footprint: Sendable, Codable {
         public let cases: Int
         public let states: Int
         public let queue: Int
         public let released: Int
         public let known: Int
+        public let scratchBytes: Int
     }
 
     public func footprint() async -> Footprint {
-        Footprint(cases: cases.count, states: loop.stateCount, queue: loop.queueCount, released: released.count, known: await poller?.knownCaseCount ?? 0)
+        Footprint(
+            cases: cases.count, states: loop.stateCount, queue: loop.queueCount, released: released.count, known: await poller?.knownCaseCount ?? 0,
+            scratchBytes: (cases.shelf?.size ?? 0) + (loop.stateShelf?.size ?? 0))
     }
 
     /// Whether the order database answers, before the first (possibly long) full read: nil if it does, else why.
@@ -319,12 +379,12 @@ public actor Daemon {
                 let newSource = try CaseSources.open(settings)
                 if let source { await source.close() }
                 source = newSource
-                poller = SourcePoller(source: newSource, settings: settings, packsCases: true)
+                poller = SourcePoller(source: newSource, settings: settings, packsCases: true, scratch: scratch)
                 nextPoll = .distantPast
                 // Another database: what the old one said no longer counts. Escalation states stay, so a case that
                 // is in both is not escalated again; the first read of the new one brings back what it has.
-                for id in cases.keys { loop.forget(id) }
-                cases = [:]
+                for id in cases.records.keys { loop.forget(id) }
+                cases.removeAll()
                 openCases = 0
             } catch {
                 return .rejected([Diagnostic(.error, file: next.directory, line: 1, column: 1, message: "source: \(error)")])
@@ -344,11 +404,12 @@ public actor Daemon {
         }
         configuration = next
         rules = next.rules
+        loop.countedPolicies = Set(next.rules.policies.map(\.name))
         breachedCount = nil
         mailer = newMailer
         generation += 1
         if let source { await refreshDirectory(source) }
-        for id in cases.keys { loop.markChanged(id) }
+        for id in cases.records.keys { loop.markChanged(id) }
         return .applied(generation: generation, removedPolicies: removed)
     }
 
@@ -384,18 +445,11 @@ public actor Daemon {
             }
             return cached.count + low
         }
-        // Read from the packed states in place; policy names compared as bytes (there are a few).
-        let inForce = rules.policies.map { Array($0.name.utf8) }
+        // The loop keeps each case's earliest open breach among the policies in force (`countedPolicies`).
         var count = 0
         var later: [Date] = []
-        loop.forEachPackedState { state in
-            var breached = false
-            var first = Date.distantFuture
-            state.scanOccurrences { policy, breachAt, cleared in
-                guard !cleared, let breachAt, inForce.contains(where: { $0.elementsEqual(policy) }) else { return }
-                if breachAt <= now { breached = true } else { first = min(first, breachAt) }
-            }
-            if breached { count += 1 } else if first < .distantFuture { later.append(first) }
+        loop.forEachEarliestBreach { first in
+            if first <= now { count += 1 } else { later.append(first) }
         }
         breachedCount = (count, now, later.sorted())
         return count

@@ -12,11 +12,19 @@ public struct EscalationLoop: Sendable {
     }
 
     /// Each case's escalation state: packed when `packsStates` (the daemon holds one for every open case for weeks,
-    /// see `PackedState`), as it is otherwise (simulate, plan and the tests evaluate a case again and again, and a
-    /// long state would be unpacked and packed each time).
-    private var packed: [String: PackedState] = [:]
+    /// see `PackedState`), on a shelf when it is given one (see `Shelf`); as it is otherwise (plan and the tests
+    /// evaluate a case again and again, and a long state would be unpacked and packed each time).
+    private var packed: ShelvedRecords<PackedState>
     private var plain: [String: EscalationState] = [:]
     public let packsStates: Bool
+    /// Per case with an open occurrence that has a breach time, the earliest such time, among the policies counted:
+    /// the daemon's breached count reads these rather than every state (which may be on a shelf).
+    private var earliestBreach: [String: Date] = [:]
+    /// The policies whose occurrences `earliestBreach` counts; nil counts every policy. The daemon sets the
+    /// policies in force, so that a removed policy's open occurrences (kept in the states) are not counted.
+    public var countedPolicies: Set<String>? {
+        didSet { if countedPolicies != oldValue { recountBreaches() } }
+    }
     private var queue = Heap<Entry>()
     /// The deadline in force per case; queue entries that disagree are stale and skipped.
     private var deadlines: [String: Date] = [:]
@@ -29,8 +37,9 @@ public struct EscalationLoop: Sendable {
     /// Cases whose state or deadline changed since the last `drainTouched()`.
     private var touched: Set<String> = []
 
-    public init(states: [String: EscalationState] = [:], packsStates: Bool = false) {
+    public init(states: [String: EscalationState] = [:], packsStates: Bool = false, shelf: Shelf? = nil) {
         self.packsStates = packsStates
+        packed = ShelvedRecords(shelf: packsStates ? shelf : nil)
         for (id, state) in states { keep(state, for: id) }
     }
 
@@ -42,15 +51,55 @@ public struct EscalationLoop: Sendable {
     /// How many cases have a state in memory.
     public var stateCount: Int { packsStates ? packed.count : plain.count }
 
-    /// Calls `body` with every state in memory, packed, for counts that look at all of them (the daemon's, which
-    /// packs, so nothing is unpacked or packed for it).
+    /// Calls `body` with every state held, packed, for counts that look at all of them (a reload's; on a shelf, each
+    /// is read back).
     public func forEachPackedState(_ body: (PackedState) -> Void) {
         if packsStates {
-            for state in packed.values { body(state) }
+            for state in packed.records.values { body(state) }
         } else {
             for (id, state) in plain { body(PackedState(state, caseID: id)) }
         }
     }
+
+    /// Calls `body` with the earliest breach time of each case that has an open occurrence with one, among the
+    /// `countedPolicies`.
+    public func forEachEarliestBreach(_ body: (Date) -> Void) {
+        for date in earliestBreach.values { body(date) }
+    }
+
+    /// The earliest breach time among a state's open occurrences of the counted policies.
+    private func earliestBreach(of state: EscalationState) -> Date? {
+        var earliest: Date?
+        for occurrence in state.occurrences where occurrence.clearedAt == nil {
+            guard let breachAt = occurrence.breachAt, countedPolicies?.contains(occurrence.policy) ?? true else { continue }
+            if earliest.map({ breachAt < $0 }) ?? true { earliest = breachAt }
+        }
+        return earliest
+    }
+
+    private mutating func recountBreaches() {
+        earliestBreach = [:]
+        if packsStates {
+            let counted = countedPolicies.map { Set($0.map { Array($0.utf8) }) }
+            for (id, state) in packed.records {
+                var earliest: Date?
+                state.scanOccurrences { policy, breachAt, cleared in
+                    guard !cleared, let breachAt, counted?.contains(Array(policy)) ?? true else { return }
+                    if earliest.map({ breachAt < $0 }) ?? true { earliest = breachAt }
+                }
+                earliestBreach[id] = earliest
+            }
+        } else {
+            for (id, state) in plain { earliestBreach[id] = earliestBreach(of: state) }
+        }
+    }
+
+    /// Moves the packed states onto a fresh shelf when most of the shelf's bytes are states replaced since (see
+    /// `ShelvedRecords.compactIfNeeded`). Returns whether it did.
+    public mutating func compactStates() throws -> Bool { try packed.compactIfNeeded() }
+
+    /// The shelf the states are kept on, if any.
+    public var stateShelf: Shelf? { packed.shelf }
 
     /// Marks a case as changed: it is evaluated on the next tick.
     public mutating func markChanged(_ id: String) { changed.insert(id) }
@@ -74,6 +123,7 @@ public struct EscalationLoop: Sendable {
     public mutating func release(_ id: String) {
         packed[id] = nil
         plain[id] = nil
+        earliestBreach[id] = nil
     }
 
     /// Puts back a released case's state, read again from the store.
@@ -104,6 +154,7 @@ public struct EscalationLoop: Sendable {
         } else {
             plain[id] = isEmpty ? nil : state
         }
+        earliestBreach[id] = earliestBreach(of: state)
     }
 
     /// The cases whose escalation state or deadline changed since the last call, with both as they are now:
@@ -211,7 +262,12 @@ public struct EscalationLoop: Sendable {
         let results = Self.evaluateAll(work, rules: rules, now: now, pack: packsStates)
         lastTickEvaluated = work.count
         for ((id, subject, before), (result, packedState)) in zip(work, results) {
-            if packsStates { packed[id] = packedState } else { keep(result.state, for: id) }
+            if packsStates {
+                packed[id] = packedState
+                earliestBreach[id] = earliestBreach(of: result.state)
+            } else {
+                keep(result.state, for: id)
+            }
             if result.state != before || result.nextDeadline != deadlines[id] { touched.insert(id) }
             if let next = result.nextDeadline {
                 if deadlines[id] != next { queue.insert(Entry(due: next, id: id)) }

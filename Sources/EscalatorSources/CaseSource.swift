@@ -6,8 +6,8 @@ import Foundation
 public protocol CaseSource: Sendable {
     /// Every case (as of `asOf`, if given), with its activity. Used at start and for the periodic full resync.
     /// With `packing`, the cases come packed, each with its fingerprint, in `SourceBatch.packed` (see
-    /// `SourceReader.PackingAttacher`), and `cases` is empty.
-    func readAll(asOf: Date?, packing: Bool) async throws -> SourceBatch
+    /// `SourceReader.PackingAttacher`), and `cases` is empty; packed onto a shelf, their bytes are in its file.
+    func readAll(asOf: Date?, packing: CasePacking) async throws -> SourceBatch
     /// The cases whose row or activity changed since `cursor` (less the overlap), with all their activity.
     func readChanged(since cursor: SourceCursor, asOf: Date?) async throws -> SourceBatch
     /// The people of the directory query; nil when none is configured.
@@ -24,7 +24,15 @@ public protocol CaseSource: Sendable {
 
 extension CaseSource {
     /// Every case, as structs.
-    public func readAll(asOf: Date?) async throws -> SourceBatch { try await readAll(asOf: asOf, packing: false) }
+    public func readAll(asOf: Date?) async throws -> SourceBatch { try await readAll(asOf: asOf, packing: .none) }
+}
+
+/// How a full read hands over its cases: as structs, packed in memory, or packed onto a shelf (a scratch file, see
+/// `Shelf`).
+public enum CasePacking: Sendable {
+    case none
+    case memory
+    case shelf(Shelf)
 }
 
 /// How far polling has read: the newest change seen, in the change column's terms.

@@ -20,7 +20,7 @@ public final class PostgresCaseSource: CaseSource {
         self.logger = logger
     }
 
-    public func readAll(asOf: Date?, packing: Bool) async throws -> SourceBatch {
+    public func readAll(asOf: Date?, packing: CasePacking) async throws -> SourceBatch {
         try await reader.readAll(asOf: asOf, packing: packing, stream: stream)
     }
 

@@ -23,7 +23,7 @@ public final class SQLiteCaseSource: CaseSource {
         reader = SourceReader(settings: settings, dialect: .sqlite)
     }
 
-    public func readAll(asOf: Date?, packing: Bool) async throws -> SourceBatch {
+    public func readAll(asOf: Date?, packing: CasePacking) async throws -> SourceBatch {
         try await reader.readAll(asOf: asOf, packing: packing, stream: stream)
     }
 

@@ -12,6 +12,13 @@ public actor SourcePoller {
         /// The same, packed: what a full read of a poller that `packsCases` found (its incremental reads fill
         /// `changed`).
         public var changedPacked: [PackedCase] = []
+        /// A full read onto a shelf: the cases it read that had not changed, packed again onto the new shelf. A holder
+        /// replaces its copies with these (and keeps later cases on `shelf`), so the previous shelf's file goes.
+        public var keptPacked: [PackedCase] = []
+        /// The shelf a full read packed its cases onto (`scratch`); nil when it packed them in memory.
+        public var shelf: Shelf?
+        /// Why a full read could not make a shelf and packed in memory instead.
+        public var scratchProblem: String?
         /// Cases that a full resync no longer found (deleted, or filtered out by the query).
         public var removed: [String] = []
         /// Problems not reported before.
@@ -39,10 +46,17 @@ public actor SourcePoller {
     /// Full reads pack their cases as they read (`CaseSource.readAll(asOf:packing:)`), for a daemon that holds
     /// them packed: a full read then never holds the whole database as structs.
     private let packsCases: Bool
+    /// The directory where each full read of a packing poller makes a fresh shelf for its cases; nil packs them in
+    /// memory.
+    private let scratch: String?
 
-    public init(source: any CaseSource, settings: SourceSettings, health: SourceHealth = SourceHealth(), packsCases: Bool = false) {
+    public init(
+        source: any CaseSource, settings: SourceSettings, health: SourceHealth = SourceHealth(), packsCases: Bool = false,
+        scratch: String? = nil
+    ) {
         self.source = source
         self.packsCases = packsCases
+        self.scratch = scratch
         self.pollEvery = TimeInterval(settings.pollEvery.fixedSeconds ?? 60)
         self.fullResyncEvery = TimeInterval(settings.fullResyncEvery.fixedSeconds ?? 3600)
         self.health = health
@@ -55,13 +69,27 @@ public actor SourcePoller {
         var outcome = Outcome()
         let full = lastFullResync.map { now.timeIntervalSince($0) >= fullResyncEvery } ?? true
         var batch: SourceBatch
+        var packing = CasePacking.none
+        if full && packsCases {
+            packing = .memory
+            if let scratch {
+                do {
+                    let shelf = try Shelf(directory: scratch)
+                    packing = .shelf(shelf)
+                    outcome.shelf = shelf
+                } catch {
+                    outcome.scratchProblem = "\(error)"
+                }
+            }
+        }
         do {
             // The clock is read first: whatever was stamped an overlap before it is committed and visible to the read.
             let clock = asOf == nil ? try await source.clock(now: now) : nil
-            batch = full ? try await source.readAll(asOf: asOf, packing: packsCases) : try await source.readChanged(since: cursor, asOf: asOf)
+            batch = full ? try await source.readAll(asOf: asOf, packing: packing) : try await source.readChanged(since: cursor, asOf: asOf)
             batch.cursor.clock = clock
         } catch {
             let (event, delay) = health.failed("\(error)", at: now)
+            outcome.shelf = nil
             outcome.healthEvent = event
             outcome.failed = true
             outcome.nextPoll = now.addingTimeInterval(delay)
@@ -87,6 +115,8 @@ public actor SourcePoller {
             if fingerprints[subject.id] != print {
                 fingerprints[subject.id] = print
                 outcome.changedPacked.append(subject)
+            } else if outcome.shelf != nil {
+                outcome.keptPacked.append(subject)
             }
         }
         if batch.isComplete {

@@ -37,7 +37,17 @@ struct SourceReader: Sendable {
         self.queries = QueryBuilder(settings: settings, dialect: dialect)
     }
 
-    func readAll(asOf: Date?, packing: Bool = false, stream: Stream) async throws -> SourceBatch {
+    func readAll(asOf: Date?, packing: CasePacking = .none, stream: Stream) async throws -> SourceBatch {
+        let shelf: Shelf?
+        switch packing {
+        case .none: return try await readAll(asOf: asOf, packs: false, shelf: nil, stream: stream)
+        case .memory: shelf = nil
+        case .shelf(let on): shelf = on
+        }
+        return try await readAll(asOf: asOf, packs: true, shelf: shelf, stream: stream)
+    }
+
+    private func readAll(asOf: Date?, packs packing: Bool, shelf: Shelf?, stream: Stream) async throws -> SourceBatch {
         let (sql, binds) = queries.cases(asOf: asOf)
         let assembler = CaseAssembler(reader: self)
         var rowsRead = 0
@@ -52,7 +62,7 @@ struct SourceReader: Sendable {
         }
         caseHashes = []
         if packing {
-            let packer = PackingAttacher(reader: self, batch: batch, asOf: asOf)
+            let packer = PackingAttacher(reader: self, batch: batch, asOf: asOf, shelf: shelf)
             batch.cases = []
             if let (activitySQL, activityBinds) = queries.activity(forCases: nil) {
                 try await stream(activitySQL, activityBinds, RowSink { packer.add($0) })
@@ -379,6 +389,7 @@ struct SourceReader: Sendable {
         let intake: ActivityIntake
         let reader: SourceReader
         let asOf: Date?
+        let shelf: Shelf?
         /// The case rows by slot, without activity.
         var rows: [Case]
         var packed: [(subject: PackedCase, fingerprint: Int)?]
@@ -388,10 +399,11 @@ struct SourceReader: Sendable {
         /// narrowed to the newest of all at the end.
         var candidates: [(at: Date, identity: Int)] = []
 
-        init(reader: SourceReader, batch: SourceBatch, asOf: Date?) {
+        init(reader: SourceReader, batch: SourceBatch, asOf: Date?, shelf: Shelf?) {
             intake = ActivityIntake(reader: reader, batch: batch)
             self.reader = reader
             self.asOf = asOf
+            self.shelf = shelf
             rows = batch.cases
             packed = Array(repeating: nil, count: rows.count)
         }
@@ -423,7 +435,8 @@ struct SourceReader: Sendable {
             let seen: Case?
             if let asOf { seen = whole.asOf(asOf) } else { seen = whole }
             guard let seen else { return }
-            packed[slot] = (PackedCase(seen), seen.hashValue)
+            let subject = PackedCase(seen)
+            packed[slot] = (shelf.map { subject.shelved(on: $0) } ?? subject, seen.hashValue)
         }
 
         func finish(_ batch: inout SourceBatch, window: inout RecentRows) {

@@ -9,7 +9,12 @@ public protocol EscalationStore: Sendable {
     /// Where the store is, for messages: a file path, or `postgres://host:port/db (cluster c)`.
     var location: String { get }
 
-    func loadStates() async throws -> [String: EscalationState]
+    /// The recorded occurrences of the first `limit` cases (that have any) with ids after `after` (from the first
+    /// when nil), in case id order, each case's in the order `state(caseID:)` gives: the daemon reads its states a
+    /// page at a time, so a million of them are never held as structs at once.
+    func occurrences(after: String?, limit: Int) async throws -> [(caseID: String, occurrences: [EscalationState.Occurrence])]
+    /// The acknowledgements not revoked, in the order they were made.
+    func acknowledgementsInForce() async throws -> [(caseID: String, acknowledgement: Acknowledgement)]
     func state(caseID: String) async throws -> EscalationState?
     /// Records a tick in one transaction; a notice already queued (same id) is not queued again. Returns how many
     /// notices were queued.
@@ -34,6 +39,33 @@ public protocol EscalationStore: Sendable {
 
     /// Lets go of connections (and, for a shared store, of the active lock).
     func close() async
+}
+
+extension EscalationStore {
+    /// Calls `body` with every recorded escalation state (its occurrences and the acknowledgements not revoked), a
+    /// page of `pageSize` cases at a time: those with occurrences in case id order, then those with only
+    /// acknowledgements.
+    public func forEachState(pageSize: Int = 5_000, _ body: (String, EscalationState) throws -> Void) async throws {
+        var acknowledgements: [String: [Acknowledgement]] = [:]
+        for (caseID, acknowledgement) in try await acknowledgementsInForce() { acknowledgements[caseID, default: []].append(acknowledgement) }
+        var after: String?
+        while true {
+            let page = try await occurrences(after: after, limit: pageSize)
+            for (caseID, occurrences) in page {
+                try body(caseID, EscalationState(occurrences: occurrences, acknowledgements: acknowledgements.removeValue(forKey: caseID) ?? []))
+            }
+            guard page.count == pageSize, let last = page.last else { break }
+            after = last.caseID
+        }
+        for (caseID, only) in acknowledgements.sorted(by: { $0.key < $1.key }) { try body(caseID, EscalationState(occurrences: [], acknowledgements: only)) }
+    }
+
+    /// Every case's escalation state, as structs (for the tools and tests; the daemon reads them with `forEachState`).
+    public func loadStates() async throws -> [String: EscalationState] {
+        var states: [String: EscalationState] = [:]
+        try await forEachState { states[$0] = $1 }
+        return states
+    }
 }
 
 extension StateStore: EscalationStore {

@@ -241,17 +241,27 @@ public actor PostgresStateStore: EscalationStore {
 
     // MARK: - Escalation state
 
-    public func loadStates() async throws -> [String: EscalationState] {
+    public func occurrences(after: String?, limit: Int) async throws -> [(caseID: String, occurrences: [EscalationState.Occurrence])] {
         try await call { connection in
-            var states: [String: EscalationState] = [:]
-            let query = PostgresQuery(unsafeSQL: "SELECT case_id, \(Self.occurrenceColumns) FROM occurrence ORDER BY case_id, started_at, policy, clock, ordinal")
+            let page = after == nil ? "" : "WHERE case_id > $1"
+            let query = PostgresQuery(
+                unsafeSQL: """
+                    SELECT case_id, \(Self.occurrenceColumns) FROM occurrence
+                    WHERE case_id IN (SELECT DISTINCT case_id FROM occurrence \(page) ORDER BY case_id LIMIT \(limit))
+                    ORDER BY case_id, started_at, policy, clock, ordinal
+                    """, binds: try Self.binds(after.map { [$0] } ?? []))
+            var out: [(caseID: String, occurrences: [EscalationState.Occurrence])] = []
             for try await row in try await connection.query(query, logger: logger).decode(Self.OccurrenceTuple.self) {
-                states[row.0, default: .empty].occurrences.append(try Self.occurrence(row))
+                if out.last?.caseID != row.0 { out.append((row.0, [])) }
+                out[out.count - 1].occurrences.append(try Self.occurrence(row))
             }
-            for record in try await acknowledgements(connection, where: "revoked_at IS NULL ORDER BY id", []) {
-                states[record.caseID, default: .empty].acknowledgements.append(record.acknowledgement)
-            }
-            return states
+            return out
+        }
+    }
+
+    public func acknowledgementsInForce() async throws -> [(caseID: String, acknowledgement: Acknowledgement)] {
+        try await call { connection in
+            try await acknowledgements(connection, where: "revoked_at IS NULL ORDER BY id", []).map { ($0.caseID, $0.acknowledgement) }
         }
     }
 

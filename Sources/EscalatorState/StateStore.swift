@@ -109,18 +109,29 @@ public final class StateStore: Sendable {
 
     // MARK: - Escalation state
 
-    /// Every case's escalation state: its occurrences, and the acknowledgements not revoked.
-    public func loadStates() throws -> [String: EscalationState] {
+    public func occurrences(after: String?, limit: Int) throws -> [(caseID: String, occurrences: [EscalationState.Occurrence])] {
         try pool.read { db in
-            var states: [String: EscalationState] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT case_id, \(Self.occurrenceColumns) FROM occurrence ORDER BY case_id, started_at, policy, clock, ordinal")
+            let page = after == nil ? "" : "WHERE case_id > ?"
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT case_id, \(Self.occurrenceColumns) FROM occurrence
+                    WHERE case_id IN (SELECT DISTINCT case_id FROM occurrence \(page) ORDER BY case_id LIMIT \(limit))
+                    ORDER BY case_id, started_at, policy, clock, ordinal
+                    """, arguments: StatementArguments(after.map { [$0] } ?? []))
+            var out: [(caseID: String, occurrences: [EscalationState.Occurrence])] = []
             while let row = try rows.next() {
-                states[row[0] as String, default: .empty].occurrences.append(try Self.occurrence(row, from: 1))
+                let id: String = row[0]
+                if out.last?.caseID != id { out.append((id, [])) }
+                out[out.count - 1].occurrences.append(try Self.occurrence(row, from: 1))
             }
-            for record in try Self.acknowledgements(db, sql: "WHERE revoked_at IS NULL", arguments: []) {
-                states[record.caseID, default: .empty].acknowledgements.append(record.acknowledgement)
-            }
-            return states
+            return out
+        }
+    }
+
+    public func acknowledgementsInForce() throws -> [(caseID: String, acknowledgement: Acknowledgement)] {
+        try pool.read { db in
+            try Self.acknowledgements(db, sql: "WHERE revoked_at IS NULL ORDER BY id", arguments: []).map { ($0.caseID, $0.acknowledgement) }
         }
     }
 

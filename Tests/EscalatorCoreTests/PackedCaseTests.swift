@@ -5,7 +5,8 @@ import Testing
 @Suite struct PackedCaseTests {
     /// Seeded random cases, with every field set or not, text beyond ASCII, attributes and activity of every kind,
     /// come back equal, activity in the same order, and keep their closing time outside the bytes.
-    @Test func everyCaseComesBackExactly() {
+    @Test func everyCaseComesBackExactly() throws {
+        let shelf = try Shelf(directory: NSTemporaryDirectory())
         var random = SplitMix64(state: 7_331)
         func pick<T>(_ items: [T]) -> T { items[Int(random.next() % UInt64(items.count))] }
         func time() -> Date { Date(timeIntervalSince1970: Double(random.next() % 4_000_000_000) / pick([1, 3])) }
@@ -26,6 +27,8 @@ import Testing
             #expect(packed.unpacked() == subject, "round \(round)")
             #expect(packed.unpacked().activity.map(\.id) == subject.activity.map(\.id))
             #expect(packed.closedAt == subject.closedAt)
+            let shelved = packed.shelved(on: shelf)
+            #expect(shelved.unpacked() == subject && shelved.id == subject.id && shelved.closedAt == subject.closedAt, "round \(round), shelved")
         }
     }
 

@@ -6,7 +6,8 @@ import Testing
     /// Seeded random states, with everything a state can hold (notice ids the engine's way, another way and none;
     /// text beyond ASCII; negative and large numbers; times with fractions and far from now) come back equal, and
     /// the in-place reading agrees with the unpacked state.
-    @Test func everyStateComesBackExactlyAndIsReadInPlaceAlike() {
+    @Test func everyStateComesBackExactlyAndIsReadInPlaceAlike() throws {
+        let shelf = try Shelf(directory: NSTemporaryDirectory())
         var random = SplitMix64(state: 4_096)
         func pick<T>(_ items: [T]) -> T { items[Int(random.next() % UInt64(items.count))] }
         func time() -> Date {
@@ -37,6 +38,8 @@ import Testing
             let state = EscalationState(occurrences: occurrences, acknowledgements: acknowledgements)
             let packed = PackedState(state, caseID: caseID)
             #expect(packed.unpacked(caseID: caseID) == state, "round \(round)")
+            let shelved = packed.shelved(on: shelf)
+            #expect(shelved.unpacked(caseID: caseID) == state && shelved.size == packed.size, "round \(round), shelved")
             var scanned: [(String, Date?, Bool)] = []
             packed.scanOccurrences { policy, breachAt, cleared in scanned.append((String(decoding: policy, as: UTF8.self), breachAt, cleared)) }
             #expect(scanned.map(\.0) == occurrences.map(\.policy) && scanned.map(\.1) == occurrences.map(\.breachAt))

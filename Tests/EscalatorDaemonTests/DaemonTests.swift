@@ -97,6 +97,36 @@ struct DaemonFixture {
         #expect(try store.queuedNoticeIDs().sorted() == queued.sorted())
     }
 
+    /// The daemon keeps the bytes of its cases and states in scratch files in the state directory. Where no file can
+    /// be made it holds them in memory, says so, and decides the same notices.
+    @Test func casesAndStatesOnScratchFilesOrInMemoryDecideTheSame() async throws {
+        let fixture = try DaemonFixture()
+        defer { fixture.directory.remove() }
+        let from = DemoStory.day(1, "00:00")
+        let to = DemoStory.day(10, "00:00")
+        var decided: [[String]] = []
+        var scratch: [Int] = []
+        let scratchDirectory = "\(fixture.directory.path)/scratch"
+        try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
+        for directory in [scratchDirectory, "\(fixture.directory.path)/no-such-directory"] {
+            let (events, _) = try fixture.events()
+            let store = try StateStore(directory: "\(fixture.stateDirectory)-\(decided.count)")
+            let log = LogCapture()
+            let daemon = try await Daemon(
+                configuration: try fixture.configuration(), store: store, events: events, logger: Logger(label: "test") { _ in LogCapture.Handler(capture: log) }, replay: true,
+                scratch: directory)
+            decided.append(try await DaemonFixture.run(daemon, from: from, to: to))
+            scratch.append(await daemon.footprint().scratchBytes)
+            // Said once each for the states and the cases, not at every full read (every minute here).
+            let warnings = log.messages.filter { $0.contains("held in memory") }
+            #expect(warnings.count == (directory == scratchDirectory ? 0 : 2), "\(warnings.prefix(3))")
+            await daemon.close()
+        }
+        #expect(scratch[0] > 0 && scratch[1] == 0)
+        #expect(!decided[0].isEmpty && decided[0] == decided[1])
+        #expect(Set(decided[0]) == Set(try await fixture.simulated(from: from, to: to)))
+    }
+
     @Test func aRestartedDaemonNeitherRepeatsNorMissesASteps() async throws {
         let fixture = try DaemonFixture()
         defer { fixture.directory.remove() }
@@ -346,5 +376,25 @@ struct DaemonFixture {
         let perOccurrence = Dictionary(grouping: jumped) { "\($0.caseID)/\($0.policy)/\($0.occurrence)" }
         #expect(perOccurrence.values.allSatisfy { $0.count == 1 }, "more than one notice for one occurrence after the jump")
         #expect(jumped.filter { $0.missed.count > 0 }.allSatisfy { $0.trigger == .catchUp })
+    }
+}
+
+/// Keeps what a logger says, for tests that check a warning was given.
+final class LogCapture: @unchecked Sendable {
+    private let lock = NSLock()
+    private var said: [String] = []
+    var messages: [String] { lock.withLock { said } }
+
+    struct Handler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            capture.lock.withLock { capture.said.append("\(level): \(message)") }
+        }
     }
 }

@@ -118,6 +118,24 @@ final class SharedStateServer: @unchecked Sendable {
         let changes = try await shared.acknowledgementChanges(after: version)
         #expect(changes.version == version + 2 && changes.changed.count == 1 && changes.changed[0].revokedBy == "rep5")
         #expect(try await shared.revoke(caseID: story, policy: nil, by: "rep5", at: now + 120).isEmpty)
+
+        // States read a page at a time (as the daemon starts; here a case a page) are each case's state as read alone, every case once,
+        // in case id order, then the cases that have only acknowledgements; on both stores alike.
+        let acknowledgedOnly = Acknowledgement(policy: "first-response", by: "sup1", at: now, until: now + 7200, note: nil)
+        let both = Acknowledgement(policy: nil, by: "rep5", at: now, until: now + 600, note: "again")
+        for store in [local, shared] as [any EscalationStore] {
+            try await store.acknowledge(caseID: "ZZ-NO-OCCURRENCE", acknowledgedOnly)
+            try await store.acknowledge(caseID: story, both)
+            var paged: [(String, EscalationState)] = []
+            try await store.forEachState(pageSize: 1) { paged.append(($0, $1)) }
+            let ids = paged.map(\.0)
+            #expect(ids.last == "ZZ-NO-OCCURRENCE" && Set(ids).count == ids.count && ids.count >= 3, "\(ids.count) cases")
+            #expect(Array(ids.dropLast()) == ids.dropLast().sorted())
+            for (id, state) in paged { #expect(try await store.state(caseID: id) == state, "\(id)") }
+            #expect(paged.first { $0.0 == story }?.1.acknowledgements == [both])
+            #expect(Dictionary(uniqueKeysWithValues: paged) == (try await store.loadStates()))
+        }
+        #expect(try await shared.loadStates() == local.loadStates())
         await shared.close()
     }
 

@@ -173,7 +173,7 @@ struct StormFixture {
         #expect(StormFixture.difference(notices, expected) == "")
         let repeats = try fixture.checkDelivery(of: notices, logs: logs)
         // State: every step recorded with a notice id has its notice in the outbox, and nothing more.
-        let recorded = Set(try store.loadStates().values.flatMap { $0.occurrences.flatMap { $0.taken.compactMap(\.noticeID) } })
+        let recorded = Set(try await store.loadStates().values.flatMap { $0.occurrences.flatMap { $0.taken.compactMap(\.noticeID) } })
         #expect(recorded == Set(notices))
         print("storm: \(notices.count) notices, \(killedWhileRunning) kills, \(repeats) journal entries repeated after a kill")
     }
@@ -251,7 +251,7 @@ struct StormFixture {
         var grewBetweenCycles = 0
         while now < DemoStory.day(9, "00:00") {
             _ = try await daemon.cycle(now: now)
-            let states = try store.loadStates()
+            let states = try await store.loadStates()
             var atCycle: Int?
             for offset in [0.0, 1800, 3599] {
                 let instant = now.addingTimeInterval(offset)

@@ -540,16 +540,21 @@ func isoText(_ date: Date) -> String {
         #expect(again == batch.cases.map { $0.id + ($0.owner ?? "-") }.sorted())
 
         // A packing full read (the daemon's) gives the same cases, fingerprints, problems and window, now and as of
-        // a past instant.
+        // a past instant, packed in memory or onto a shelf (whose file then holds every case, once).
         for asOf in [nil, generator.end.addingTimeInterval(-20 * 86_400)] {
             let plain = try await source.readAll(asOf: asOf)
-            let packed = try await source.readAll(asOf: asOf, packing: true)
-            #expect(packed.cases.isEmpty && packed.packed.count == plain.cases.count)
-            #expect(packed.packed.map { $0.subject.unpacked() } == plain.cases)
-            #expect(packed.packed.map(\.fingerprint) == plain.cases.map(\.hashValue))
-            #expect(packed.packed.map(\.subject.id) == plain.cases.map(\.id))
-            #expect(packed.cursor == plain.cursor && packed.rowsRead == plain.rowsRead)
-            #expect(packed.problems.map(\.description) == plain.problems.map(\.description))
+            let shelf = try Shelf(directory: NSTemporaryDirectory())
+            for packing in [CasePacking.memory, .shelf(shelf)] {
+                let packed = try await source.readAll(asOf: asOf, packing: packing)
+                #expect(packed.cases.isEmpty && packed.packed.count == plain.cases.count)
+                #expect(packed.packed.map { $0.subject.unpacked() } == plain.cases)
+                #expect(packed.packed.map(\.fingerprint) == plain.cases.map(\.hashValue))
+                #expect(packed.packed.map(\.subject.id) == plain.cases.map(\.id))
+                #expect(packed.cursor == plain.cursor && packed.rowsRead == plain.rowsRead)
+                #expect(packed.problems.map(\.description) == plain.problems.map(\.description))
+            }
+            let sizes = try await source.readAll(asOf: asOf, packing: .memory).packed.map(\.subject.size).reduce(0, +)
+            #expect(shelf.size == sizes && sizes > 0)
         }
         await source.close()
     }
@@ -571,10 +576,12 @@ func isoText(_ date: Date) -> String {
         let yaml = db.sourceYAML().replacingOccurrences(of: "SELECT * FROM order_activity", with: "SELECT * FROM loose_activity")
         let source = try db.open(try db.settings(yaml))
         let plain = try await source.readAll(asOf: nil)
-        let packed = try await source.readAll(asOf: nil, packing: true)
         #expect(plain.cases.first { $0.id == "7" }?.activity.map(\.id) == ["a1", "a2", "a3"])
-        #expect(packed.packed.map { $0.subject.unpacked() } == plain.cases)
-        #expect(packed.packed.map(\.fingerprint) == plain.cases.map(\.hashValue))
+        for packing in [CasePacking.memory, .shelf(try Shelf(directory: NSTemporaryDirectory()))] {
+            let packed = try await source.readAll(asOf: nil, packing: packing)
+            #expect(packed.packed.map { $0.subject.unpacked() } == plain.cases)
+            #expect(packed.packed.map(\.fingerprint) == plain.cases.map(\.hashValue))
+        }
         await source.close()
     }
 }
