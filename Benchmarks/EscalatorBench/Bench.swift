@@ -153,11 +153,17 @@ enum Measurement {
             }
         }
         let rssAfterLoad = peakRSS()
+        // As the daemon does between a full read and the tick that follows it.
+        Daemon.returnFreedMemory()
         var decided = 0
         let rules = configuration.rules
-        // As the daemon does: a batch of cases at a time, each batch's notices let go before the next.
+        // As the daemon does: a batch of cases at a time, each batch's notices let go before the next, and the
+        // states it changed taken for the store.
         let evaluate = await seconds {
-            while loop.hasWork(at: now) { decided += loop.tick(at: now, rules: rules, limit: Daemon.batchSize) { byID[$0]?.unpacked() }.count }
+            while loop.hasWork(at: now) {
+                decided += loop.tick(at: now, rules: rules, limit: Daemon.batchSize) { byID[$0]?.unpacked() }.count
+                _ = loop.drainTouched()
+            }
         }
         row.set("load_s", load)
         row.set("evaluate_s", evaluate)

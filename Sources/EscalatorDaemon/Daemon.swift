@@ -181,6 +181,10 @@ public actor Daemon {
             }
             report.changedCases = changed.count + outcome.removed.count
             report.wasFullResync = outcome.wasFullResync
+            // The read's rows are let go by now. Handing their pages back before the first tick keeps the peak at the
+            // larger of the two rather than their sum: the tick's evaluating threads allocate from arenas of their
+            // own, which would not reuse them.
+            if outcome.wasFullResync { Self.returnFreedMemory() }
             evaluated = changed.map(\.id)
         }
         try await applyAcknowledgementChanges(now: now)

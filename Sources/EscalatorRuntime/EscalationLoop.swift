@@ -160,7 +160,8 @@ public struct EscalationLoop: Sendable {
     /// The cases whose escalation state or deadline changed since the last call, with both as they are now:
     /// what a durable store has to record.
     public mutating func drainTouched() -> [(id: String, state: EscalationState, deadline: Date?)] {
-        defer { touched.removeAll(keepingCapacity: true) }
+        // A small set keeps its room for the next cycle; the room a full read's million took is let go.
+        defer { touched.count > 4_096 ? (touched = []) : touched.removeAll(keepingCapacity: true) }
         return touched.sorted().map { ($0, state(of: $0) ?? .empty, deadlines[$0]) }
     }
 
@@ -237,16 +238,28 @@ public struct EscalationLoop: Sendable {
         } else {
             // Add what is newly due to the backlog (sorted descending), then take the lowest ids from its end. Within
             // one daemon cycle only the first call adds anything; the later ones just take.
-            let fresh = due.subtracting(backlogSet)
-            if !fresh.isEmpty {
-                backlog = (backlog.filter { backlogSet.contains($0) } + fresh).sorted(by: >)
-                backlogSet.formUnion(fresh)
+            if backlogSet.isEmpty {
+                // The first call after a full read: the due set becomes the backlog as it is, not copied.
+                backlog = Array(due)
+                backlog.sort(by: >)
+                swap(&backlogSet, &due)
+            } else {
+                let fresh = due.subtracting(backlogSet)
+                if !fresh.isEmpty {
+                    backlog = (backlog.filter { backlogSet.contains($0) } + fresh).sorted(by: >)
+                    backlogSet.formUnion(fresh)
+                }
             }
             order = []
             order.reserveCapacity(min(limit, backlogSet.count))
             while order.count < limit, let id = backlog.popLast() {
                 // Forgotten cases are dropped from the set only; skip them here.
                 if backlogSet.remove(id) != nil { order.append(id) }
+            }
+            // The room a million pending cases took is let go with the last of them.
+            if backlogSet.isEmpty {
+                backlog = []
+                backlogSet = []
             }
         }
         var out: [(notice: Notice, subject: Case, state: EscalationState)] = []

@@ -443,8 +443,12 @@ struct SourceReader: Sendable {
             close()
             // The cases that have no activity.
             for slot in rows.indices where packed[slot] == nil { pack(slot, []) }
-            batch.packed = packed.compactMap { $0 }
+            // The rows and the index by id are let go before the list is made: at a million cases they are most of
+            // what a full read holds at its peak.
             rows = []
+            intake.index = [:]
+            batch.packed = packed.compactMap { $0 }
+            packed = []
             batch.problems += intake.problems
             batch.cursor.activity = intake.newest
             if let newest = intake.newest {
