@@ -247,7 +247,7 @@ public struct ShelvedRecords<Record: ShelvableRecord>: Sendable {
     public mutating func compactIfNeeded() throws -> Bool {
         guard let shelf, shelf.size > 2 * liveBytes + (64 << 20) else { return false }
         let next = try shelf.fresh()
-        for (id, record) in records { records[id] = record.shelved(on: next) }
+        records = records.mapValues { $0.shelved(on: next) }
         self.shelf = next
         return true
     }
