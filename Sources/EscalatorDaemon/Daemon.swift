@@ -25,8 +25,9 @@ public actor Daemon {
     private var cases = ShelvedRecords<PackedCase>(shelf: nil)
     /// Where the shelves of cases and states are made: the state directory.
     private let scratch: String
-    /// How many refusals of the disk were reported, per shelf's failure count seen.
-    private var shelfFailuresReported: [ObjectIdentifier: Int] = [:]
+    /// Per kind of record, the shelf whose refusals by the disk were last reported and how much it then held in
+    /// memory: a full disk is reported when it first refuses and again per 64 MB more held, not at every cycle.
+    private var shelfFailuresReported: [String: (shelf: ObjectIdentifier, held: Int)] = [:]
     /// Why the last full read could not make a scratch file, once reported (every full read would say it again).
     private var scratchProblemReported: String?
     private var openCases = 0
@@ -251,11 +252,11 @@ public actor Daemon {
         }
         for (what, shelf) in [("cases", cases.shelf), ("escalation states", loop.stateShelf)] {
             guard let shelf, let failure = shelf.failure else { continue }
-            let key = ObjectIdentifier(shelf)
-            guard shelfFailuresReported[key] != failure.count else { continue }
-            shelfFailuresReported[key] = failure.count
+            let held = shelf.heldBytes
+            if let last = shelfFailuresReported[what], last.shelf == ObjectIdentifier(shelf), held < last.held + (64 << 20) { continue }
+            shelfFailuresReported[what] = (ObjectIdentifier(shelf), held)
             logger.warning(
-                "the disk refused the scratch file of the \(what) in \(shelf.directory) (\(failure.message)): \(shelf.heldBytes / 1_048_576) MB of them are held in memory instead; nothing is lost")
+                "the disk refused the scratch file of the \(what) in \(shelf.directory) (\(failure.message), \(failure.count) times): \(held / 1_048_576) MB of them are held in memory instead; nothing is lost")
         }
     }
 
