@@ -10,6 +10,41 @@ import Testing
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 @Suite struct EscalationLoopTests {
+    /// The daemon's breached count reads each case's earliest breach of an open occurrence: cleared occurrences and
+    /// those without a breach time do not count, nor (once the daemon names the policies in force) a removed
+    /// policy's. The same whether states are plain, packed in memory or packed on a shelf.
+    @Test func theEarliestBreachPerCaseCountsOpenOccurrencesOfThePoliciesCounted() throws {
+        let start = Date(timeIntervalSince1970: 1_780_000_000)
+        func occurrence(_ policy: String, breach: Double?, cleared: Bool = false) -> EscalationState.Occurrence {
+            EscalationState.Occurrence(
+                policy: policy, clock: "c", ordinal: 1, subject: nil, startedAt: start, breachAt: breach.map { start + $0 }, taken: [],
+                notified: [], clearedAt: cleared ? start + 1 : nil)
+        }
+        let states = [
+            "A": EscalationState(occurrences: [occurrence("p", breach: 300), occurrence("q", breach: 100)]),
+            "B": EscalationState(occurrences: [occurrence("p", breach: 50, cleared: true), occurrence("p", breach: 900)]),
+            "C": EscalationState(occurrences: [occurrence("q", breach: 10)]),
+            "D": EscalationState(occurrences: [occurrence("p", breach: nil)]),
+        ]
+        for (packs, shelf) in [(false, nil), (true, nil), (true, try Shelf(directory: NSTemporaryDirectory()))] {
+            var loop = EscalationLoop(states: states, packsStates: packs, shelf: shelf)
+            func earliest() -> [Double] {
+                var out: [Double] = []
+                loop.forEachEarliestBreach { out.append($0.timeIntervalSince(start)) }
+                return out.sorted()
+            }
+            #expect(earliest() == [10, 100, 900])
+            loop.countedPolicies = ["p"]
+            #expect(earliest() == [300, 900])
+            loop.restore(EscalationState(occurrences: [occurrence("q", breach: 5), occurrence("p", breach: 600)]), for: "C")
+            #expect(earliest() == [300, 600, 900])
+            loop.countedPolicies = nil
+            #expect(earliest() == [5, 100, 900])
+            loop.release("A")
+            #expect(earliest() == [5, 900])
+        }
+    }
+
     @Test func aTickEvaluatesOnlyChangedAndDueCases() throws {
         let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
         let story = DemoStory.order
