@@ -5,8 +5,8 @@ import Glibc
 #endif
 
 /// Packed records (`PackedCase`, `PackedState`) kept in a scratch file instead of the heap: a daemon holding a
-/// million open cases keeps in memory only where each record lies (16 bytes), and reads a record back when its case
-/// is evaluated. Reads go through `pread`, so what the kernel caches of the file is page cache, reclaimable and not
+/// million open cases keeps in memory only where each record lies (the shelf, an offset and a length), and reads a
+/// record back when its case is evaluated. Reads go through `pread`, so what the kernel caches of the file is page cache, reclaimable and not
 /// the process's resident memory.
 ///
 /// The file is created in a directory the caller names (the daemon's state directory) and unlinked at once: nothing

@@ -25,9 +25,9 @@ public actor Daemon {
     private var cases = ShelvedRecords<PackedCase>(shelf: nil)
     /// Where the shelves of cases and states are made: the state directory.
     private let scratch: String
-    /// Per kind of record, the shelf whose refusals by the disk were last reported and how much it then held in
-    /// memory: a full disk is reported when it first refuses and again per 64 MB more held, not at every cycle.
-    private var shelfFailuresReported: [String: (shelf: ObjectIdentifier, held: Int)] = [:]
+    /// Per kind of record whose shelf the disk refused, how much was held in memory when it was last reported: a
+    /// full disk is reported when it first refuses and again per 64 MB more held, not at every cycle or full read.
+    private var shelfFailuresReported: [String: Int] = [:]
     /// Why the last full read could not make a scratch file, once reported (every full read would say it again).
     private var scratchProblemReported: String?
     private var openCases = 0
@@ -251,10 +251,15 @@ public actor Daemon {
             logger.warning("cannot make a fresh scratch file, keeping the current one: \(error)")
         }
         for (what, shelf) in [("cases", cases.shelf), ("escalation states", loop.stateShelf)] {
-            guard let shelf, let failure = shelf.failure else { continue }
+            guard let shelf else { continue }
+            guard let failure = shelf.failure else {
+                // A fresh shelf (a full read's, or a compaction's) that the disk took: it has room again.
+                if shelfFailuresReported.removeValue(forKey: what) != nil { logger.notice("the disk takes the scratch file of the \(what) again") }
+                continue
+            }
             let held = shelf.heldBytes
-            if let last = shelfFailuresReported[what], last.shelf == ObjectIdentifier(shelf), held < last.held + (64 << 20) { continue }
-            shelfFailuresReported[what] = (ObjectIdentifier(shelf), held)
+            if let last = shelfFailuresReported[what], held < last + (64 << 20) { continue }
+            shelfFailuresReported[what] = held
             logger.warning(
                 "the disk refused the scratch file of the \(what) in \(shelf.directory) (\(failure.message), \(failure.count) times): \(held / 1_048_576) MB of them are held in memory instead; nothing is lost")
         }

@@ -127,6 +127,43 @@ struct DaemonFixture {
         #expect(Set(decided[0]) == Set(try await fixture.simulated(from: from, to: to)))
     }
 
+    /// A disk that fills up under the scratch files loses nothing. The scratch directory is a real tmpfs of 64 KB
+    /// (mounted for the test, which needs root like the rest of the suite), so the first megabyte of packed cases
+    /// and states is refused with ENOSPC: the daemon keeps them in memory, says so once for each, and decides what
+    /// a daemon with room decides.
+    @Test func aFullScratchDiskLosesNothingAndIsReportedOnce() async throws {
+        let fixture = try DaemonFixture(background: 4_000)
+        defer { fixture.directory.remove() }
+        let full = "\(fixture.directory.path)/full"
+        let roomy = "\(fixture.directory.path)/roomy"
+        for directory in [full, roomy] { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        let mounted = try Subprocess.run(["/bin/mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", full])
+        try #require(mounted.succeeded, "mounting a small tmpfs needs root: \(mounted.output)")
+        defer { _ = try? Subprocess.run(["/bin/umount", "-l", full]) }
+        var decided: [[String]] = []
+        var warnings: [[String]] = []
+        for scratch in [full, roomy] {
+            let (events, _) = try fixture.events()
+            let store = try StateStore(directory: "\(fixture.directory.path)/state-\(decided.count)")
+            let log = LogCapture()
+            let daemon = try await Daemon(
+                configuration: try fixture.configuration(), store: store, events: events, logger: Logger(label: "test") { _ in LogCapture.Handler(capture: log) },
+                replay: true, scratch: scratch)
+            var notices: [String] = []
+            for hour in 0..<3 { notices += try await daemon.cycle(now: DemoStory.day(50, "09:00").addingTimeInterval(Double(hour) * 3600)).notices }
+            decided.append(notices)
+            warnings.append(log.messages.filter { $0.contains("the disk refused") })
+            await daemon.close()
+        }
+        #expect(decided[0].count > 3_000 && decided[0] == decided[1])
+        // Once for the cases and once for the states, though each of the three cycles made a new file for the cases.
+        #expect(warnings[0].count == 2, "\(warnings[0])")
+        #expect(warnings[0].filter { $0.contains("of the cases in \(full)") }.count == 1)
+        #expect(warnings[0].filter { $0.contains("of the escalation states in \(full)") }.count == 1)
+        #expect(warnings[0].allSatisfy { $0.contains("No space left on device") && $0.contains("nothing is lost") })
+        #expect(warnings[1].isEmpty)
+    }
+
     @Test func aRestartedDaemonNeitherRepeatsNorMissesASteps() async throws {
         let fixture = try DaemonFixture()
         defer { fixture.directory.remove() }
