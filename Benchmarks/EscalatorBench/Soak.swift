@@ -105,6 +105,7 @@ enum Soak {
                 row.set("queue_entries", footprint.queue)
                 row.set("released", footprint.released)
                 row.set("known_to_poller", footprint.known)
+                row.set("scratch_mb", Double(footprint.scratchBytes) / 1_048_576)
                 row.set("notices", dayNotices)
                 row.set("outbox_rows", try store.queuedNoticeIDs().count)
                 row.set("seconds", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
