@@ -3,7 +3,8 @@ import Foundation
 /// A case with all its activity held as one byte buffer, in the encoding of `PackedState`: how the daemon keeps
 /// the open cases between evaluations. As structs, a case with ten activity rows took about 2.8 KB (a heap block
 /// for every longer text, every row's optional fields and every array); packed it takes about the bytes of its
-/// text. The id and `closedAt` stay outside the bytes, since the daemon and the poller read them for every case.
+/// text, in memory or on a `Shelf`. The id and `closedAt` stay outside the bytes, since the daemon and the poller
+/// read them for every case.
 public struct PackedCase: Sendable {
     public let id: String
     public let closedAt: Date?
