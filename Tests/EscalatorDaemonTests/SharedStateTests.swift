@@ -151,7 +151,14 @@ final class SharedStateServer: @unchecked Sendable {
         var runs: [[String]] = []
         for (start, end) in [(from, middle), (middle, to)] {
             let store = try await SharedStateServer.store(cluster: cluster, directory: fixture.directory.path)
-            #expect(try await store.tryAcquire())
+            // The first run's session ends when its server process has seen the close, a moment after the client
+            // has: until then its lock is still held (it failed here once without this wait).
+            var acquired = false
+            for _ in 0..<50 where !acquired {
+                acquired = try await store.tryAcquire()
+                if !acquired { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(acquired)
             let daemon = try await fixture.daemon(store: store, events: events)
             runs.append(try await DaemonFixture.run(daemon, from: start, to: end))
             await daemon.close()
