@@ -239,7 +239,14 @@ public struct EscalationLoop: Sendable {
             // Add what is newly due to the backlog (sorted descending), then take the lowest ids from its end. Within
             // one daemon cycle only the first call adds anything; the later ones just take.
             if backlogSet.isEmpty {
-                // The first call after a full read: the due set becomes the backlog as it is, not copied.
+                // The first call after a full read: the due set becomes the backlog as it is, not copied. The states
+                // and deadlines, which nearly every evaluated case enters, get their room now: grown by doubling as
+                // the batches fill them, each would hold its old and its new storage at once, a peak on top of the
+                // peak. (Room for the larger of what they hold and what is due: a resync that changed a few
+                // cases does not double a table.)
+                let room = max(deadlines.count, due.count)
+                if packsStates { packed.reserveCapacity(room) } else { plain.reserveCapacity(room) }
+                deadlines.reserveCapacity(room)
                 backlog = Array(due)
                 backlog.sort(by: >)
                 swap(&backlogSet, &due)

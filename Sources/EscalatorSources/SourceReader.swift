@@ -266,8 +266,15 @@ struct SourceReader: Sendable {
             }
         }
 
+        /// What was assembled, handed over: the assembler lets go of it (at a million cases, the rows, the ids seen
+        /// and the hashes would otherwise stay alive, with the assembler, until the whole read returns).
         func result(isComplete: Bool) -> (batch: SourceBatch, hashes: [(id: String, mark: Watermark, hash: Int)]) {
-            (SourceBatch(cases: cases, problems: problems, cursor: SourceCursor(cases: newest), isComplete: isComplete), hashes)
+            defer {
+                cases = []
+                seen = []
+                hashes = []
+            }
+            return (SourceBatch(cases: cases, problems: problems, cursor: SourceCursor(cases: newest), isComplete: isComplete), hashes)
         }
     }
 
