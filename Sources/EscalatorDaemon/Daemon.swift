@@ -335,8 +335,8 @@ public actor Daemon {
     }
 
     /// What the daemon holds, for the soak benchmark: cases, escalation states, deadline queue entries (stale ones
-    /// included), settled cases released to the store, cases the poller knows, and the size of the scratch files
-    /// that hold the cases' and states' bytes (0 for what is held in memory).
+    /// included), settled cases released to the store, cases the poller knows, and the bytes put on the scratch
+    /// files of the cases and states, replaced ones included (0 when they are held in memory).
     public struct Footprint: Sendable, Codable {
         public let cases: Int
         public let states: Int

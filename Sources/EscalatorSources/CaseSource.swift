@@ -33,6 +33,16 @@ public enum CasePacking: Sendable {
     case none
     case memory
     case shelf(Shelf)
+
+    var packs: Bool {
+        if case .none = self { return false }
+        return true
+    }
+
+    var shelf: Shelf? {
+        if case .shelf(let shelf) = self { return shelf }
+        return nil
+    }
 }
 
 /// How far polling has read: the newest change seen, in the change column's terms.

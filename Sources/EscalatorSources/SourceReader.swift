@@ -38,16 +38,6 @@ struct SourceReader: Sendable {
     }
 
     func readAll(asOf: Date?, packing: CasePacking = .none, stream: Stream) async throws -> SourceBatch {
-        let shelf: Shelf?
-        switch packing {
-        case .none: return try await readAll(asOf: asOf, packs: false, shelf: nil, stream: stream)
-        case .memory: shelf = nil
-        case .shelf(let on): shelf = on
-        }
-        return try await readAll(asOf: asOf, packs: true, shelf: shelf, stream: stream)
-    }
-
-    private func readAll(asOf: Date?, packs packing: Bool, shelf: Shelf?, stream: Stream) async throws -> SourceBatch {
         let (sql, binds) = queries.cases(asOf: asOf)
         let assembler = CaseAssembler(reader: self)
         var rowsRead = 0
@@ -61,8 +51,8 @@ struct SourceReader: Sendable {
             for (id, mark, hash) in caseHashes where mark >= start { recent.cases[id] = hash }
         }
         caseHashes = []
-        if packing {
-            let packer = PackingAttacher(reader: self, batch: batch, asOf: asOf, shelf: shelf)
+        if packing.packs {
+            let packer = PackingAttacher(reader: self, batch: batch, asOf: asOf, shelf: packing.shelf)
             batch.cases = []
             if let (activitySQL, activityBinds) = queries.activity(forCases: nil) {
                 try await stream(activitySQL, activityBinds, RowSink { packer.add($0) })
@@ -86,7 +76,7 @@ struct SourceReader: Sendable {
         batch.rowsRead = rowsRead
         batch.cursor.recent = recent
         // A packing read has seen each case as of `asOf` already.
-        return packing ? batch : finish(batch, asOf: asOf)
+        return packing.packs ? batch : finish(batch, asOf: asOf)
     }
 
     /// How far back each poll reads activity again.
