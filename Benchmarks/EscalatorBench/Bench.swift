@@ -161,7 +161,7 @@ enum Measurement {
         // states it changed taken for the store.
         let evaluate = await seconds {
             while loop.hasWork(at: now) {
-                decided += loop.tick(at: now, rules: rules, limit: Daemon.batchSize) { byID[$0]?.unpacked() }.count
+                decided += loop.tick(at: now, rules: rules, limit: Daemon.batchSize) { byID[$0] }.count
                 _ = loop.drainTouched()
             }
         }
@@ -205,10 +205,10 @@ enum Measurement {
         } / Double(repeats)
         // The tick likewise: the first after the big one reported apart (it touches memory the first tick left
         // cold), the figure the mean of the three after it.
-        let firstIdleTick = await seconds { idleDue = loop.tick(at: idleAt, rules: rules) { byID[$0]?.unpacked() }.count }
+        let firstIdleTick = await seconds { idleDue = loop.tick(at: idleAt, rules: rules) { byID[$0] }.count }
         row.set("idle_first_tick_ms", firstIdleTick * 1000)
         let idleTick = await seconds {
-            for _ in 0..<3 { idleDue += loop.tick(at: idleAt, rules: rules) { byID[$0]?.unpacked() }.count }
+            for _ in 0..<3 { idleDue += loop.tick(at: idleAt, rules: rules) { byID[$0] }.count }
         } / 3
         row.set("idle_ms", (idlePoll + idleTick) * 1000)
         row.set("idle_poll_ms", idlePoll * 1000)
@@ -230,7 +230,7 @@ enum Measurement {
                 byID[subject.id] = PackedCase(subject)
                 loop.markChanged(subject.id)
             }
-            _ = loop.tick(at: later, rules: rules) { byID[$0]?.unpacked() }
+            _ = loop.tick(at: later, rules: rules) { byID[$0] }
         }
         row.set("incremental_s", incremental)
         row.set("incremental_vs_full", incremental / (load + evaluate))

@@ -89,33 +89,36 @@ public final class Shelf: @unchecked Sendable {
 
     /// A record's bytes.
     public func read(_ ref: Ref) -> [UInt8] {
-        lock.withLock {
+        let inMemory: [UInt8]? = lock.withLock {
             if ref.offset >= written {
                 let start = ref.offset - written
                 return Array(buffer[start..<(start + ref.length)])
             }
-            if !held.isEmpty, let bytes = heldBytes(ref) { return bytes }
-            return Array(unsafeUninitializedCapacity: ref.length) { out, count in
-                var done = 0
-                var attempts = 0
-                while done < ref.length {
-                    let got = pread(descriptor, out.baseAddress! + done, ref.length - done, off_t(ref.offset + done))
-                    if got > 0 {
-                        done += got
-                    } else if got < 0 && errno == EINTR {
-                        continue
-                    } else {
-                        // The daemon's own file on its own disk cannot be read back: an I/O error of that disk. Nothing
-                        // durable is lost (states and notices are in the store), and a restart rebuilds the file, so
-                        // the process stops here with the reason rather than escalating from a case it cannot see.
-                        attempts += 1
-                        if attempts < 3 { continue }
-                        let reason = got < 0 ? String(cString: strerror(errno)) : "the file ends early"
-                        fatalError("escalator: cannot read back its scratch file in \(directory) at \(ref.offset + done): \(reason)")
-                    }
+            return held.isEmpty ? nil : heldBytes(ref)
+        }
+        if let inMemory { return inMemory }
+        // Bytes below `written` that the disk took are never written again, so they are read without the lock:
+        // the evaluating cores read their cases and states at once.
+        return Array(unsafeUninitializedCapacity: ref.length) { out, count in
+            var done = 0
+            var attempts = 0
+            while done < ref.length {
+                let got = pread(descriptor, out.baseAddress! + done, ref.length - done, off_t(ref.offset + done))
+                if got > 0 {
+                    done += got
+                } else if got < 0 && errno == EINTR {
+                    continue
+                } else {
+                    // The daemon's own file on its own disk cannot be read back: an I/O error of that disk. Nothing
+                    // durable is lost (states and notices are in the store), and a restart rebuilds the file, so
+                    // the process stops here with the reason rather than escalating from a case it cannot see.
+                    attempts += 1
+                    if attempts < 3 { continue }
+                    let reason = got < 0 ? String(cString: strerror(errno)) : "the file ends early"
+                    fatalError("escalator: cannot read back its scratch file in \(directory) at \(ref.offset + done): \(reason)")
                 }
-                count = ref.length
             }
+            count = ref.length
         }
     }
 

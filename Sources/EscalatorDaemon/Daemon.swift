@@ -196,7 +196,7 @@ public actor Daemon {
         // evaluated again after the restart.
         var commit = StateStore.Commit()
         while true {
-            let decided = loop.tick(at: now, rules: rules, limit: Self.batchSize) { cases[$0]?.unpacked() }
+            let decided = loop.tick(at: now, rules: rules, limit: Self.batchSize) { cases[$0] }
             report.evaluated += loop.lastTickEvaluated
             for (id, state, deadline) in loop.drainTouched() {
                 commit.states.append((id, state))

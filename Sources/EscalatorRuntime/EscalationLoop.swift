@@ -2,6 +2,19 @@ import EscalatorCore
 import Foundation
 import HeapModule
 
+/// A case as a tick is handed it: as it is, or packed (`PackedCase`, unpacked on the evaluating core, read from its
+/// scratch file there when it is on one).
+public protocol CaseRecord: Sendable {
+    func unpacked() -> Case
+}
+
+extension Case: CaseRecord {
+    /// A case held as it is: itself.
+    public func unpacked() -> Case { self }
+}
+
+extension PackedCase: CaseRecord {}
+
 /// The engine loop: each case's escalation state and a deadline queue, so a tick evaluates only the cases that
 /// changed and those whose deadline is due, never every open case.
 public struct EscalationLoop: Sendable {
@@ -36,6 +49,11 @@ public struct EscalationLoop: Sendable {
     private var backlogSet: Set<String> = []
     /// Cases whose state or deadline changed since the last `drainTouched()`.
     private var touched: Set<String> = []
+    /// With packed states: the states a tick left, as structs, for `drainTouched()` to hand over without reading
+    /// and unpacking them again. Bounded, so that a loop nobody drains does not come to hold every state twice;
+    /// past the bound, `drainTouched()` unpacks.
+    private var touchedStates: [String: EscalationState] = [:]
+    static let touchedStatesKept = 16_384
 
     public init(states: [String: EscalationState] = [:], packsStates: Bool = false, shelf: Shelf? = nil) {
         self.packsStates = packsStates
@@ -67,11 +85,11 @@ public struct EscalationLoop: Sendable {
         for date in earliestBreach.values { body(date) }
     }
 
-    /// The earliest breach time among a state's open occurrences of the counted policies.
-    private func earliestBreach(of state: EscalationState) -> Date? {
+    /// The earliest breach time among a state's open occurrences of the `counted` policies (nil: every policy).
+    static func earliestBreach(of state: EscalationState, counted: Set<String>?) -> Date? {
         var earliest: Date?
         for occurrence in state.occurrences where occurrence.clearedAt == nil {
-            guard let breachAt = occurrence.breachAt, countedPolicies?.contains(occurrence.policy) ?? true else { continue }
+            guard let breachAt = occurrence.breachAt, counted?.contains(occurrence.policy) ?? true else { continue }
             if earliest.map({ breachAt < $0 }) ?? true { earliest = breachAt }
         }
         return earliest
@@ -90,7 +108,7 @@ public struct EscalationLoop: Sendable {
                 earliestBreach[id] = earliest
             }
         } else {
-            for (id, state) in plain { earliestBreach[id] = earliestBreach(of: state) }
+            for (id, state) in plain { earliestBreach[id] = Self.earliestBreach(of: state, counted: countedPolicies) }
         }
     }
 
@@ -124,6 +142,7 @@ public struct EscalationLoop: Sendable {
         packed[id] = nil
         plain[id] = nil
         earliestBreach[id] = nil
+        touchedStates[id] = nil
     }
 
     /// Puts back a released case's state, read again from the store.
@@ -154,43 +173,72 @@ public struct EscalationLoop: Sendable {
         } else {
             plain[id] = isEmpty ? nil : state
         }
-        earliestBreach[id] = earliestBreach(of: state)
+        earliestBreach[id] = Self.earliestBreach(of: state, counted: countedPolicies)
+        touchedStates[id] = nil
     }
 
     /// The cases whose escalation state or deadline changed since the last call, with both as they are now:
     /// what a durable store has to record.
     public mutating func drainTouched() -> [(id: String, state: EscalationState, deadline: Date?)] {
         // A small set keeps its room for the next cycle; the room a full read's million took is let go.
-        defer { touched.count > 4_096 ? (touched = []) : touched.removeAll(keepingCapacity: true) }
-        return touched.sorted().map { ($0, state(of: $0) ?? .empty, deadlines[$0]) }
+        defer {
+            touched.count > 4_096 ? (touched = []) : touched.removeAll(keepingCapacity: true)
+            touchedStates = [:]
+        }
+        return touched.sorted().map { ($0, touchedStates[$0] ?? state(of: $0) ?? .empty, deadlines[$0]) }
+    }
+
+    /// A case to evaluate, as the tick was handed it, with its state as the loop keeps it. Both are unpacked on the
+    /// evaluating core.
+    struct Job<Record: CaseRecord>: Sendable {
+        let id: String
+        let record: Record
+        let packedBefore: PackedState?
+        let plainBefore: EscalationState?
+    }
+
+    /// What evaluating one job gives: the engine's result, the case it was decided on, the state packed for
+    /// keeping (when states are packed; nil when the state is empty), whether the state differs from the one
+    /// before, and the state's earliest open breach among `counted`.
+    struct Outcome: Sendable {
+        let evaluation: Engine.Evaluation
+        let subject: Case
+        let packed: PackedState?
+        let stateChanged: Bool
+        let earliestBreach: Date?
     }
 
     /// Evaluates cases on every core when there are many (the first full read, a reload): the engine is a pure
-    /// function, so the results are the same as one after another, in the same order.
-    /// With `pack`, each result comes with its state packed for keeping (nil when the state is empty), packed on
-    /// the same core.
-    static func evaluateAll(
-        _ work: [(id: String, subject: Case, before: EscalationState)], rules: Rules, now: Date, pack: Bool = false
-    ) -> [(evaluation: Engine.Evaluation, packed: PackedState?)] {
-        @Sendable func one(_ item: (id: String, subject: Case, before: EscalationState)) -> (evaluation: Engine.Evaluation, packed: PackedState?) {
-            let evaluation = Engine.evaluate(item.subject, rules: rules, state: item.before, now: now)
+    /// function, so the results are the same as one after another, in the same order. All of a case's work is done
+    /// on the evaluating core: reading the case and its state (from their scratch files, when there), unpacking,
+    /// evaluating, comparing and packing the new state. What is left to the caller is keeping the results.
+    static func evaluateAll<Record: CaseRecord>(
+        _ work: [Job<Record>], rules: Rules, now: Date, pack: Bool, counted: Set<String>?
+    ) -> [Outcome] {
+        @Sendable func one(_ job: Job<Record>) -> Outcome {
+            let subject = job.record.unpacked()
+            let before = job.packedBefore?.unpacked(caseID: job.id) ?? job.plainBefore ?? .empty
+            let evaluation = Engine.evaluate(subject, rules: rules, state: before, now: now)
             let state = evaluation.state
             let isEmpty = state.occurrences.isEmpty && state.acknowledgements.isEmpty
-            return (evaluation, pack && !isEmpty ? PackedState(state, caseID: item.id) : nil)
+            return Outcome(
+                evaluation: evaluation, subject: subject, packed: pack && !isEmpty ? PackedState(state, caseID: job.id) : nil,
+                stateChanged: state != before, earliestBreach: EscalationLoop.earliestBreach(of: state, counted: counted))
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         guard work.count >= 512, cores > 1 else { return work.map(one) }
         let chunks = min(cores * 4, work.count / 128)
         // Each chunk writes only its own slots.
-        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<(evaluation: Engine.Evaluation, packed: PackedState?)>.allocate(capacity: work.count)
+        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<Outcome>.allocate(capacity: work.count)
         defer { results.deallocate() }
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let range = (work.count * chunk / chunks)..<(work.count * (chunk + 1) / chunks)
             for index in range { (results.baseAddress! + index).initialize(to: one(work[index])) }
         }
-        let out = Array(results)
-        _ = results.deinitialize()
-        return out
+        return Array(unsafeUninitializedCapacity: work.count) { out, count in
+            _ = out.moveInitialize(fromContentsOf: results)
+            count = work.count
+        }
     }
 
     /// The earliest deadline in the queue.
@@ -218,8 +266,8 @@ public struct EscalationLoop: Sendable {
     ///
     /// A limit bounds what one call holds: the first tick after a full read may decide several notices for every
     /// open case, and the daemon renders and commits them a batch at a time.
-    public mutating func tick(
-        at now: Date, rules: Rules, limit: Int = .max, caseFor: (String) -> Case?
+    public mutating func tick<Record: CaseRecord>(
+        at now: Date, rules: Rules, limit: Int = .max, caseFor: (String) -> Record?
     ) -> [(notice: Notice, subject: Case, state: EscalationState)] {
         // Taken whole, not copied and cleared: after a full read the set has room for every case, and clearing
         // it in place would allocate that room again at every tick.
@@ -269,41 +317,66 @@ public struct EscalationLoop: Sendable {
                 backlogSet = []
             }
         }
-        var out: [(notice: Notice, subject: Case, state: EscalationState)] = []
-        var work: [(id: String, subject: Case, before: EscalationState)] = []
+        var work: [Job<Record>] = []
         work.reserveCapacity(order.count)
         for id in order {
-            guard let subject = caseFor(id) else {
+            guard let record = caseFor(id) else {
                 forget(id)
                 continue
             }
-            work.append((id, subject, state(of: id) ?? .empty))
+            work.append(Job(id: id, record: record, packedBefore: packsStates ? packed[id] : nil, plainBefore: packsStates ? nil : plain[id]))
         }
-        let results = Self.evaluateAll(work, rules: rules, now: now, pack: packsStates)
+        let results = Self.evaluateAll(work, rules: rules, now: now, pack: packsStates, counted: countedPolicies)
         lastTickEvaluated = work.count
-        for ((id, subject, before), (result, packedState)) in zip(work, results) {
+        var noticeCount = 0
+        for (job, result) in zip(work, results) {
+            let id = job.id
+            let state = result.evaluation.state
             if packsStates {
-                packed[id] = packedState
-                earliestBreach[id] = earliestBreach(of: result.state)
+                packed[id] = result.packed
             } else {
-                keep(result.state, for: id)
+                plain[id] = state.occurrences.isEmpty && state.acknowledgements.isEmpty ? nil : state
             }
-            if result.state != before || result.nextDeadline != deadlines[id] { touched.insert(id) }
-            if let next = result.nextDeadline {
+            earliestBreach[id] = result.earliestBreach
+            let next = result.evaluation.nextDeadline
+            if result.stateChanged || next != deadlines[id] {
+                touched.insert(id)
+                if packsStates && touchedStates.count < Self.touchedStatesKept { touchedStates[id] = state }
+            }
+            if let next {
                 if deadlines[id] != next { queue.insert(Entry(due: next, id: id)) }
                 deadlines[id] = next
             } else {
                 deadlines[id] = nil
             }
-            out += result.notices.map { ($0, subject, result.state) }
+            noticeCount += result.evaluation.notices.count
+        }
+        work = []
+        // In (due time, id) order across cases. Sorted as positions, so that each notice, with its case and state,
+        // is moved once rather than at every step of the sort.
+        var positions: [(result: Int32, notice: Int32)] = []
+        positions.reserveCapacity(noticeCount)
+        for (resultIndex, result) in results.enumerated() {
+            for noticeIndex in result.evaluation.notices.indices { positions.append((Int32(resultIndex), Int32(noticeIndex))) }
+        }
+        results.withUnsafeBufferPointer { results in
+            positions.sort { a, b in
+                let x = results[Int(a.result)].evaluation.notices[Int(a.notice)]
+                let y = results[Int(b.result)].evaluation.notices[Int(b.notice)]
+                return (x.dueAt, x.id) < (y.dueAt, y.id)
+            }
+        }
+        var out: [(notice: Notice, subject: Case, state: EscalationState)] = []
+        out.reserveCapacity(noticeCount)
+        for at in positions {
+            let result = results[Int(at.result)]
+            out.append((result.evaluation.notices[Int(at.notice)], result.subject, result.evaluation.state))
         }
         // A case re-evaluated with a new deadline leaves its old entry behind until that one comes due; a case
         // that changes often with a deadline far off would pile them up. Rebuild when most entries are stale.
         if queue.count > 1024 && queue.count > 2 * deadlines.count {
             queue = Heap(deadlines.map { Entry(due: $0.value, id: $0.key) })
         }
-        // In place: sorting a copy would retain every notice, case and state once more.
-        out.sort { ($0.notice.dueAt, $0.notice.id) < ($1.notice.dueAt, $1.notice.id) }
         return out
     }
 }

@@ -56,6 +56,7 @@ struct SourceReader: Sendable {
             batch.cases = []
             if let (activitySQL, activityBinds) = queries.activity(forCases: nil) {
                 try await stream(activitySQL, activityBinds, RowSink { packer.add($0) })
+                packer.drain()
                 rowsRead += packer.position
             }
             packer.finish(&batch, window: &recent)
@@ -334,13 +335,33 @@ struct SourceReader: Sendable {
             newest = batch.cursor.activity
         }
 
+        /// A row mapped, with what is wrong with it: all of `take` that reads the row itself. Mapping changes
+        /// nothing but the count of rows, so a full read maps stretches of rows on any core.
+        struct Mapped: Sendable {
+            let caseID: String?
+            let item: Activity?
+            let problems: [SourceProblem]
+            /// Why the time column is not in the declared form, if it is not.
+            let form: String?
+        }
+
+        /// Maps the row at `position` in the query's result.
+        func map(_ row: RowMapper.Row, position: Int) -> Mapped {
+            let (caseID, item, rowProblems) = reader.mapper.mapActivity(row, position: position)
+            let form = caseID != nil && item != nil ? checkedColumn.flatMap { reader.undeclaredForm(row, column: $0) } : nil
+            return Mapped(caseID: caseID, item: item, problems: rowProblems, form: form)
+        }
+
         /// The row's case slot and activity; nil for a row that maps to no case of the batch.
         func take(_ row: RowMapper.Row) -> (slot: Int, item: Activity)? {
-            let (caseID, item, rowProblems) = reader.mapper.mapActivity(row, position: position)
             position += 1
-            problems += rowProblems
-            guard let caseID, let slot = index[caseID], let item else { return nil }
-            if let column = checkedColumn, let problem = reader.undeclaredForm(row, column: column) {
+            return take(map(row, position: position - 1))
+        }
+
+        func take(_ mapped: Mapped) -> (slot: Int, item: Activity)? {
+            problems += mapped.problems
+            guard let caseID = mapped.caseID, let slot = index[caseID], let item = mapped.item else { return nil }
+            if let problem = mapped.form {
                 problems.append(SourceProblem(caseID: caseID, query: "activity", message: problem, skipped: false))
             }
             if newest.map({ item.at > $0 }) ?? true { newest = item.at }
@@ -382,7 +403,18 @@ struct SourceReader: Sendable {
     /// Only the case rows and one case's activity are ever held as structs, where a plain full read holds every
     /// case and row of the database at once. Rows of a case that do not come together (a driver or collation
     /// that groups them differently) are merged into the case packed before.
+    ///
+    /// The work is shared among the cores. The driver's thread reads the rows and hands them over a stretch at a
+    /// time; each stretch is mapped on any core (`ActivityIntake.map`), and a serial queue takes the mapped stretches
+    /// onto their cases and packs the cases, in the order they were read (`take`). At most `stretchesAhead`
+    /// stretches are in hand, so the driver is held back when the others fall behind rather than the rows piling
+    /// up. Nothing of what it decides depends on the split: the same code runs on the same rows in the same order.
     final class PackingAttacher: @unchecked Sendable {
+        static let stretch = 2_048
+        static let stretchesAhead = 6
+        private var unmapped: [RowMapper.Row] = []
+        private let packing = DispatchQueue(label: "escalator.full-read.packing")
+        private let room = DispatchSemaphore(value: PackingAttacher.stretchesAhead)
         let intake: ActivityIntake
         let reader: SourceReader
         let asOf: Date?
@@ -405,7 +437,46 @@ struct SourceReader: Sendable {
             packed = Array(repeating: nil, count: rows.count)
         }
 
+        /// On the driver's thread: keeps the row, and hands over a full stretch.
         func add(_ row: RowMapper.Row) {
+            if unmapped.isEmpty { unmapped.reserveCapacity(Self.stretch) }
+            unmapped.append(row)
+            if unmapped.count >= Self.stretch { handOver() }
+        }
+
+        /// A stretch's mapped rows, written by the core that maps it and read by the packing queue after it.
+        private final class Stretch: @unchecked Sendable {
+            var mapped: [ActivityIntake.Mapped] = []
+            let done = DispatchSemaphore(value: 0)
+        }
+
+        private func handOver() {
+            guard !unmapped.isEmpty else { return }
+            let rows = unmapped
+            unmapped = []
+            let first = intake.position
+            intake.position += rows.count
+            room.wait()
+            let stretch = Stretch()
+            DispatchQueue.global().async { [intake] in
+                stretch.mapped = rows.enumerated().map { intake.map($1, position: first + $0) }
+                stretch.done.signal()
+            }
+            packing.async {
+                stretch.done.wait()
+                for row in stretch.mapped { self.take(row) }
+                self.room.signal()
+            }
+        }
+
+        /// Hands over what is left and waits until every row has been taken.
+        func drain() {
+            handOver()
+            packing.sync {}
+        }
+
+        /// On the packing queue.
+        private func take(_ row: ActivityIntake.Mapped) {
             guard let (slot, item) = intake.take(row) else { return }
             if current?.slot != slot {
                 close()
@@ -437,6 +508,7 @@ struct SourceReader: Sendable {
         }
 
         func finish(_ batch: inout SourceBatch, window: inout RecentRows) {
+            drain()
             close()
             // The cases that have no activity.
             for slot in rows.indices where packed[slot] == nil { pack(slot, []) }

@@ -136,14 +136,26 @@ extension EscalationLoopTests {
             return (subject.id, subject, .empty)
         }
         let now = story.openedAt + Double(3000 * 420) + 12 * 86_400
-        let together = EscalationLoop.evaluateAll(work, rules: rules, now: now, pack: true)
-        let oneByOne = work.map { Engine.evaluate($0.subject, rules: rules, state: $0.before, now: now) }
+        // Handed packed, as the daemon hands them: a third with no state, a third with the state of an evaluation four
+        // days before, a third with the state of one at the same instant (which the evaluation leaves as it is).
+        let jobs = work.enumerated().map { index, item in
+            let before = index % 3 == 0 ? item.before : Engine.evaluate(item.subject, rules: rules, state: .empty, now: now - Double(index % 3 - 1) * 4 * 86_400).state
+            return EscalationLoop.Job(id: item.id, record: PackedCase(item.subject), packedBefore: PackedState(before, caseID: item.id), plainBefore: nil)
+        }
+        let together = EscalationLoop.evaluateAll(jobs, rules: rules, now: now, pack: true, counted: nil)
+        let befores = jobs.map { $0.packedBefore!.unpacked(caseID: $0.id) }
+        let oneByOne = zip(work, befores).map { Engine.evaluate($0.subject, rules: rules, state: $1, now: now) }
         #expect(together.count == oneByOne.count)
         #expect(together.map(\.evaluation.notices) == oneByOne.map(\.notices))
         #expect(together.map(\.evaluation.state) == oneByOne.map(\.state))
         #expect(together.map(\.evaluation.nextDeadline) == oneByOne.map(\.nextDeadline))
-        // Each packed on its core: the packed state is that case's own.
+        #expect(together.map(\.subject) == work.map(\.subject))
+        // Each packed, compared and counted on its core, for that case's own state.
         #expect(zip(together, work).allSatisfy { result, item in result.packed?.unpacked(caseID: item.id) == result.evaluation.state })
+        #expect(together.map(\.stateChanged) == zip(oneByOne, befores).map { $0.state != $1 })
+        #expect(together.contains { !$0.stateChanged } && together.contains(where: \.stateChanged), "both kinds are covered")
+        #expect(together.map(\.earliestBreach) == oneByOne.map { EscalationLoop.earliestBreach(of: $0.state, counted: nil) })
+        #expect(together.contains { $0.earliestBreach != nil })
         #expect(oneByOne.reduce(0) { $0 + $1.notices.count } > 3000, "the copies escalate")
     }
 }
@@ -158,7 +170,7 @@ extension EscalationLoopTests {
         for id in ids.reversed() { loop.markChanged(id) }
         var seen: [String] = []
         let now = DemoStory.order.openedAt
-        _ = loop.tick(at: now, rules: rules, limit: 300) { id in
+        _ = loop.tick(at: now, rules: rules, limit: 300) { (id: String) -> Case? in
             seen.append(id)
             return nil
         }
@@ -170,7 +182,7 @@ extension EscalationLoopTests {
         loop.markChanged("C0400")  // already pending: still evaluated once
         var rounds = 1
         while loop.hasWork(at: now) {
-            _ = loop.tick(at: now, rules: rules, limit: 300) { id in
+            _ = loop.tick(at: now, rules: rules, limit: 300) { (id: String) -> Case? in
                 seen.append(id)
                 return nil
             }

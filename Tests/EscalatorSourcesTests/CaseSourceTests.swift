@@ -559,6 +559,48 @@ func isoText(_ date: Date) -> String {
         await source.close()
     }
 
+    /// A packing full read maps its activity rows a stretch at a time on several cores and packs them on another
+    /// (`PackingAttacher`). Over several stretches of rows, a sprinkling of them bad, it reports the same problems
+    /// in the same order as a plain read, gives rows without an id the same ids (made from their position in the
+    /// result) and builds the same cases.
+    @Test func aPackingReadSharedAmongCoresReportsAndBuildsWhatAPlainReadDoes() async throws {
+        let db = try TestDatabase(.sqlite)
+        try db.addStaff()
+        let rowCount = SourceReader.PackingAttacher.stretch * 3 + 517
+        try db.execute("""
+            CREATE TABLE many_activity (id TEXT, order_id, kind TEXT, at TEXT);
+            WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 299)
+            INSERT INTO orders (id, owner, opened_at, updated_at)
+                SELECT printf('O%03d', i), 'rep3', '2026-03-01T08:00:00Z', '2026-03-01T09:00:00Z' FROM n;
+            WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < \(rowCount - 1))
+            INSERT INTO many_activity
+                SELECT CASE WHEN i % 97 = 0 THEN NULL ELSE 'a' || i END,
+                       CASE WHEN i % 113 = 0 THEN 'ZZ' ELSE printf('O%03d', i % 300) END,
+                       CASE WHEN i % 101 = 0 THEN 'mystery' WHEN i % 2 = 0 THEN 'customer_update' ELSE 'internal_update' END,
+                       CASE WHEN i % 89 = 0 THEN 'not a time' WHEN i % 53 = 0 THEN '2026-03-02 10:00:00'
+                            ELSE strftime('%Y-%m-%dT%H:%M:%SZ', '2026-03-01T08:00:00Z', '+' || i || ' minutes') END
+                FROM n;
+            """)
+        let yaml = db.sourceYAML()
+            .replacingOccurrences(of: "SELECT * FROM order_activity", with: "SELECT * FROM many_activity")
+            .replacingOccurrences(of: "  cases:", with: "  timestamps: utc\n  cases:")
+        let source = try db.open(try db.settings(yaml))
+        let plain = try await source.readAll(asOf: nil)
+        #expect(plain.rowsRead == 300 + rowCount)
+        let kinds = plain.problems.map(\.message)
+        #expect(kinds.contains { $0.contains("unknown activity kind") } && kinds.contains { $0.contains("not UTC text ending in Z") })
+        #expect(plain.problems.count > 100)
+        #expect(plain.cases.flatMap(\.activity).contains { $0.id.hasPrefix("row-") })
+        for packing in [CasePacking.memory, .shelf(try Shelf(directory: NSTemporaryDirectory()))] {
+            let packed = try await source.readAll(asOf: nil, packing: packing)
+            #expect(packed.problems.map(\.description) == plain.problems.map(\.description))
+            #expect(packed.packed.map { $0.subject.unpacked() } == plain.cases)
+            #expect(packed.packed.map(\.fingerprint) == plain.cases.map(\.hashValue))
+            #expect(packed.cursor == plain.cursor && packed.rowsRead == plain.rowsRead)
+        }
+        await source.close()
+    }
+
     /// SQLite orders numbers before text, so activity whose case column holds 7 for some rows and '7' for others
     /// does not come together: a packing read merges the rows into the case packed before, as a plain read does.
     @Test func aPackingReadMergesACasesRowsThatDoNotComeTogether() async throws {
