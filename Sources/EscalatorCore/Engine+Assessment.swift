@@ -20,15 +20,26 @@ public struct ClockAssessment: Sendable {
     public let breach: Date?
     public let pauses: [BusinessCalendar.Pause]
     public let isPaused: Bool
-    /// Working seconds since the start, paused time included.
+    /// Working seconds since the start, paused time included. The measures are worked out when explaining only;
+    /// evaluation measures the one it needs (`overdueSeconds(at:)`) when it sends a notice.
     public let elapsedSeconds: Int
     public let pausedSeconds: Int
     /// Working seconds left before the breach: 0 once breached, frozen while paused.
     public let remainingSeconds: Int?
     /// Working seconds past the breach at `now`; negative while the breach is ahead.
     public let overdueSeconds: Int
-    /// Every step and repeat up to `now`, and the first one after it.
+    /// Every step and repeat up to `now`, and the first one after it. When evaluating, the steps the open occurrence
+    /// has taken are left out (only the steps not yet taken can be sent or fall due).
     public let schedule: [ScheduledStep]
+    /// The calendar the clock's time is measured in.
+    let measured: BusinessCalendar
+
+    /// Working seconds past the breach at `now`, negative while the breach is ahead; 0 without a breach.
+    func overdueSeconds(at now: Date) -> Int {
+        guard let breach else { return 0 }
+        if breach <= now { return Int(measured.businessSeconds(from: breach, to: now, excluding: pauses)) }
+        return -Int(measured.businessSeconds(from: now, to: breach, excluding: pauses))
+    }
 }
 
 /// A ladder step placed in time for one clock.
@@ -75,8 +86,10 @@ extension Engine {
                 applies = false
             }
             guard applies else { return PolicyAssessment(policy: policy, applies: false, reasons: reasons, clocks: []) }
-            let clocks = rawClocks(policy, subject, signals).map {
-                assessClock($0, policy: policy, subject: subject, signals: signals, people: people, now: now)
+            let clocks = rawClocks(policy, subject, signals).map { raw in
+                // Evaluating, the steps the clock's open occurrence has taken need not be placed.
+                let taken = explaining ? nil : state.occurrences.last { $0.policy == policy.name && $0.clock == raw.key && $0.clearedAt == nil }?.taken
+                return assessClock(raw, policy: policy, subject: subject, signals: signals, people: people, now: now, taken: taken, measuring: explaining)
             }
             return PolicyAssessment(policy: policy, applies: true, reasons: reasons, clocks: clocks)
         }
@@ -187,9 +200,15 @@ extension Engine {
         return pauses
     }
 
+    /// Places a clock's ladder in time. Steps in `taken` (the open occurrence's) are left out of the schedule; the
+    /// time measures are worked out only when `measuring`.
     static func assessClock(
-        _ raw: RawClock, policy: Policy, subject: Case, signals: CaseSignals, people: RoleResolver, now: Date
+        _ raw: RawClock, policy: Policy, subject: Case, signals: CaseSignals, people: RoleResolver, now: Date,
+        taken: [EscalationState.TakenStep]? = nil, measuring: Bool = true
     ) -> ClockAssessment {
+        func isTaken(_ number: Int, _ repeatNumber: Int) -> Bool {
+            taken?.contains { $0.step == number && $0.repeatNumber == repeatNumber } ?? false
+        }
         let pauses = pauses(policy, subject, signals).filter { ($0.end ?? .distantFuture) > raw.start }
         let counting = raw.counting
         var breach = raw.target
@@ -226,9 +245,10 @@ extension Engine {
                     lastNominal = nil
                     continue
                 }
+                lastNominal = nominal
+                guard !isTaken(index + 1, 0) else { continue }
                 let trigger: Notice.Trigger = anchorKind == .warn ? .warn : (offset.isZero ? .breach : .escalate)
                 schedule.append(people.schedule(steps.baseAddress! + index, number: index + 1, repeatNumber: 0, trigger: trigger, at: nominal, policy: policy))
-                lastNominal = nominal
             }
             guard let every = policy.ladder.repeatEvery, !every.isZero, !steps.isEmpty, let topNominal = lastNominal else { return }
             let top = steps.baseAddress! + (steps.count - 1)
@@ -245,10 +265,27 @@ extension Engine {
             // and then looks back over the held ones (usually none), rather than placing every repeat since the
             // breach at every evaluation.
             var at = topNominal
-            var nominals: [Date] = []  // repeat n's nominal time at index n - 1
+            // Repeat n's nominal time is at index n - 1 - skipped.
+            var nominals: [Date] = []
+            var skipped = 0
+            // Evaluating, the walk resumes from the latest repeat taken, at the nominal time recorded for it, when
+            // nothing can have moved that time since: the top step was taken at the time it has now, and no pause
+            // lies between. A clock weeks past its breach is then one step from `now`, not one per repeat since.
+            if let taken, let latest = taken.last(where: { $0.step == steps.count && $0.repeatNumber > 0 }),
+                latest.dueAt > topNominal, latest.dueAt <= now,
+                taken.contains(where: { $0.step == steps.count && $0.repeatNumber == 0 && $0.dueAt == topNominal }),
+                !pauses.contains(where: { $0.start < latest.dueAt && ($0.end ?? .distantFuture) > topNominal })
+            {
+                at = latest.dueAt
+                nominals = [at]
+                skipped = latest.repeatNumber - 1
+            }
+            func nominal(_ number: Int) -> Date { nominals[number - 1 - skipped] }
             var firstAfter: Int?
-            for number in 1...repeatLimit {
+            var number = skipped + nominals.count
+            while number < repeatLimit {
                 guard let next = calendar.advance(at, by: every, excluding: pauses) else { break }
+                number += 1
                 at = next
                 nominals.append(at)
                 if at > now {
@@ -257,27 +294,36 @@ extension Engine {
                 }
             }
             func isHeld(_ number: Int) -> Bool {
-                people.effectiveTime(of: first, quietHours: quietHours, at: nominals[number - 1], policy: policy) > now
+                people.effectiveTime(of: first, quietHours: quietHours, at: nominal(number), policy: policy) > now
             }
             // The first repeat held past `now`: the first after `now`, or an earlier one that quiet hours hold.
+            // (A repeat taken was not held when it was sent, nor is it now: the look back ends there.)
             var firstHeld = firstAfter
-            var candidate = (firstAfter ?? nominals.count + 1) - 1
-            while candidate >= 1, isHeld(candidate) {
+            var candidate = (firstAfter ?? number + 1) - 1
+            while candidate > skipped, isHeld(candidate) {
                 firstHeld = candidate
                 candidate -= 1
             }
             if let firstHeld {
-                if firstHeld > 1 {
-                    schedule.append(people.again(first, quietHours: quietHours, repeatNumber: firstHeld - 1, at: nominals[firstHeld - 2], policy: policy))
+                if firstHeld - 1 > skipped && !isTaken(steps.count, firstHeld - 1) {
+                    schedule.append(people.again(first, quietHours: quietHours, repeatNumber: firstHeld - 1, at: nominal(firstHeld - 1), policy: policy))
                 }
-                schedule.append(people.again(first, quietHours: quietHours, repeatNumber: firstHeld, at: nominals[firstHeld - 1], policy: policy))
+                if !isTaken(steps.count, firstHeld) {
+                    schedule.append(people.again(first, quietHours: quietHours, repeatNumber: firstHeld, at: nominal(firstHeld), policy: policy))
+                }
             }
         }
 
         let measured = policy.calendar
+        let isPaused = pauses.last.map { $0.start <= now && ($0.end ?? .distantFuture) > now } ?? false
+        guard measuring else {
+            return ClockAssessment(
+                key: raw.key, subject: raw.subject, subjectText: raw.subjectText, start: raw.start, warn: warn,
+                breach: breach, pauses: pauses, isPaused: isPaused, elapsedSeconds: 0, pausedSeconds: 0,
+                remainingSeconds: nil, overdueSeconds: 0, schedule: schedule, measured: measured)
+        }
         let elapsed = Int(measured.businessSeconds(from: raw.start, to: now))
         let running = Int(measured.businessSeconds(from: raw.start, to: now, excluding: pauses))
-        let isPaused = pauses.last.map { $0.start <= now && ($0.end ?? .distantFuture) > now } ?? false
         var overdue = 0
         var remaining: Int?
         if let breach {
@@ -296,6 +342,6 @@ extension Engine {
             key: raw.key, subject: raw.subject, subjectText: raw.subjectText, start: raw.start, warn: warn,
             breach: breach, pauses: pauses, isPaused: isPaused, elapsedSeconds: elapsed, pausedSeconds: elapsed - running,
             remainingSeconds: remaining, overdueSeconds: overdue,
-            schedule: schedule)
+            schedule: schedule, measured: measured)
     }
 }

@@ -85,7 +85,7 @@ public enum Engine {
                     step: chosen.step, stepCount: policy.ladder.steps.count, repeatNumber: chosen.repeatNumber,
                     trigger: dueCount > 1 ? .catchUp : chosen.trigger, dueAt: chosen.effective, decidedAt: now,
                     to: chosen.to, cc: chosen.cc, clockStart: clock.start, warnAt: clock.warn, breachAt: clock.breach,
-                    overdueSeconds: clock.overdueSeconds, missed: missed, unresolved: chosen.unresolved, template: chosen.template)
+                    overdueSeconds: clock.overdueSeconds(at: now), missed: missed, unresolved: chosen.unresolved, template: chosen.template)
                 notices.append(notice)
                 // The folded steps and the chosen one, in ladder order (`missed` holds the folded ones).
                 for step in missed {

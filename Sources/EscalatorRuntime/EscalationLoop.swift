@@ -212,8 +212,9 @@ public struct EscalationLoop: Sendable {
     /// function, so the results are the same as one after another, in the same order. All of a case's work is done
     /// on the evaluating core: reading the case and its state (from their scratch files, when there), unpacking,
     /// evaluating, comparing and packing the new state. What is left to the caller is keeping the results.
+    /// With `pack`, states are packed for keeping, and put on `shelf` when there is one.
     static func evaluateAll<Record: CaseRecord>(
-        _ work: [Job<Record>], rules: Rules, now: Date, pack: Bool, counted: Set<String>?
+        _ work: [Job<Record>], rules: Rules, now: Date, pack: Bool, shelf: Shelf? = nil, counted: Set<String>?
     ) -> [Outcome] {
         @Sendable func one(_ job: Job<Record>) -> Outcome {
             let subject = job.record.unpacked()
@@ -221,8 +222,13 @@ public struct EscalationLoop: Sendable {
             let evaluation = Engine.evaluate(subject, rules: rules, state: before, now: now)
             let state = evaluation.state
             let isEmpty = state.occurrences.isEmpty && state.acknowledgements.isEmpty
+            var packed: PackedState?
+            if pack && !isEmpty {
+                let inMemory = PackedState(state, caseID: job.id)
+                packed = shelf.map { inMemory.shelved(on: $0) } ?? inMemory
+            }
             return Outcome(
-                evaluation: evaluation, subject: subject, packed: pack && !isEmpty ? PackedState(state, caseID: job.id) : nil,
+                evaluation: evaluation, subject: subject, packed: packed,
                 stateChanged: state != before, earliestBreach: EscalationLoop.earliestBreach(of: state, counted: counted))
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -326,11 +332,12 @@ public struct EscalationLoop: Sendable {
             }
             work.append(Job(id: id, record: record, packedBefore: packsStates ? packed[id] : nil, plainBefore: packsStates ? nil : plain[id]))
         }
-        let results = Self.evaluateAll(work, rules: rules, now: now, pack: packsStates, counted: countedPolicies)
+        let results = Self.evaluateAll(work, rules: rules, now: now, pack: packsStates, shelf: packed.shelf, counted: countedPolicies)
         lastTickEvaluated = work.count
         var noticeCount = 0
-        for (job, result) in zip(work, results) {
-            let id = job.id
+        for index in work.indices {
+            let id = work[index].id
+            let result = results[index]
             let state = result.evaluation.state
             if packsStates {
                 packed[id] = result.packed
@@ -353,18 +360,17 @@ public struct EscalationLoop: Sendable {
         }
         work = []
         // In (due time, id) order across cases. Sorted as positions, so that each notice, with its case and state,
-        // is moved once rather than at every step of the sort.
-        var positions: [(result: Int32, notice: Int32)] = []
+        // is moved once rather than at every step of the sort; the ids are looked at only between equal times.
+        var positions: [(due: Date, result: Int32, notice: Int32)] = []
         positions.reserveCapacity(noticeCount)
-        for (resultIndex, result) in results.enumerated() {
-            for noticeIndex in result.evaluation.notices.indices { positions.append((Int32(resultIndex), Int32(noticeIndex))) }
-        }
-        results.withUnsafeBufferPointer { results in
-            positions.sort { a, b in
-                let x = results[Int(a.result)].evaluation.notices[Int(a.notice)]
-                let y = results[Int(b.result)].evaluation.notices[Int(b.notice)]
-                return (x.dueAt, x.id) < (y.dueAt, y.id)
+        for resultIndex in results.indices {
+            for noticeIndex in results[resultIndex].evaluation.notices.indices {
+                positions.append((results[resultIndex].evaluation.notices[noticeIndex].dueAt, Int32(resultIndex), Int32(noticeIndex)))
             }
+        }
+        positions.sort { a, b in
+            if a.due != b.due { return a.due < b.due }
+            return results[Int(a.result)].evaluation.notices[Int(a.notice)].id < results[Int(b.result)].evaluation.notices[Int(b.notice)].id
         }
         var out: [(notice: Notice, subject: Case, state: EscalationState)] = []
         out.reserveCapacity(noticeCount)

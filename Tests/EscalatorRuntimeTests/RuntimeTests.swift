@@ -385,3 +385,54 @@ extension EscalationLoopTests {
         #expect(plan.lines.filter { $0.change == .added }.allSatisfy { $0.notice.policy == "answer-the-customer" })
     }
 }
+
+@Suite struct RepeatWalkTests {
+    /// Evaluating, the engine leaves out the steps a clock has taken and resumes its repeat walk from the latest
+    /// repeat taken; explaining, it places the whole ladder and walks every repeat from the top step. Followed from
+    /// deadline to deadline for two months, cases weeks past their breach get from evaluation exactly the next
+    /// deadline and the steps that the whole schedule gives.
+    @Test func evaluationResumingTheRepeatWalkAgreesWithTheWholeSchedule() throws {
+        let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        let story = DemoStory.order
+        var repeatsSeen = 0
+        var longestWalk = 0
+        for copy in 0..<12 {
+            let shift = -Double(copy) * 3.5 * 86_400
+            let subject = Case(
+                id: "RW-\(copy)", kind: story.kind, status: story.status, owner: story.owner, openedAt: story.openedAt + shift,
+                promisedAt: story.promisedAt.map { $0 + shift }, closedAt: nil, attributes: story.attributes,
+                activity: story.activity.map {
+                    Activity(id: $0.id, kind: $0.kind, at: $0.at + shift, actor: $0.actor, text: $0.text, tag: $0.tag, status: $0.status,
+                        person: $0.person, due: $0.due.map { $0 + shift }, quantity: $0.quantity, ref: $0.ref, keptBy: $0.keptBy)
+                })
+            var state = EscalationState.empty
+            var now = subject.openedAt
+            let end = story.openedAt + 60 * 86_400
+            while now < end {
+                let seen = try #require(subject.asOf(now))
+                // What the whole schedule says: every step not yet taken, with when it may be sent.
+                var untaken: [(policy: String, step: Int, repeatNumber: Int, effective: Date)] = []
+                for assessment in Engine.assess(seen, rules: rules, state: state, now: now) where assessment.applies {
+                    for clock in assessment.clocks {
+                        let open = state.occurrences.last { $0.policy == assessment.policy.name && $0.clock == clock.key && $0.clearedAt == nil }
+                        for step in clock.schedule where !(open?.taken.contains { $0.step == step.step && $0.repeatNumber == step.repeatNumber } ?? false) {
+                            untaken.append((assessment.policy.name, step.step, step.repeatNumber, step.effective))
+                        }
+                        longestWalk = max(longestWalk, clock.schedule.map(\.repeatNumber).max() ?? 0)
+                    }
+                }
+                let evaluation = Engine.evaluate(seen, rules: rules, state: state, now: now)
+                #expect(evaluation.nextDeadline == untaken.filter { $0.effective > now }.map(\.effective).min(), "\(subject.id) at \(now)")
+                for notice in evaluation.notices where notice.trigger != .clear {
+                    #expect(untaken.contains { $0.policy == notice.policy && $0.step == notice.step && $0.repeatNumber == notice.repeatNumber && $0.effective == notice.dueAt && $0.effective <= now })
+                    if notice.repeatNumber > 0 { repeatsSeen += 1 }
+                }
+                state = evaluation.state
+                guard let next = evaluation.nextDeadline else { break }
+                now = max(next, now + 1)
+            }
+        }
+        #expect(repeatsSeen > 100, "the cases repeat")
+        #expect(longestWalk > 10, "the whole schedule walks many repeats")
+    }
+}
