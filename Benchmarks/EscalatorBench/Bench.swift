@@ -76,6 +76,14 @@ enum Measurement {
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
+    /// CPU seconds (user and system, all threads) this process has used so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
     /// Peak resident set size of this process, in bytes.
     static func peakRSS() -> Int {
         var usage = rusage()
@@ -137,6 +145,7 @@ enum Measurement {
         var byID = ShelvedRecords<PackedCase>(shelf: nil)
         let now = Bench.end.addingTimeInterval(3600)
         var loaded = 0
+        let cpuBeforeLoad = cpuSeconds()
         let load = try await seconds {
             let outcome = await poller.poll(now: now)
             if outcome.failed {
@@ -152,6 +161,7 @@ enum Measurement {
                 loop.markChanged(subject.id)
             }
         }
+        let loadCPU = cpuSeconds() - cpuBeforeLoad
         let rssAfterLoad = peakRSS()
         // As the daemon does between a full read and the tick that follows it.
         Daemon.returnFreedMemory()
@@ -159,6 +169,7 @@ enum Measurement {
         let rules = configuration.rules
         // As the daemon does: a batch of cases at a time, each batch's notices let go before the next, and the
         // states it changed taken for the store.
+        let cpuBeforeEvaluate = cpuSeconds()
         let evaluate = await seconds {
             while loop.hasWork(at: now) {
                 decided += loop.tick(at: now, rules: rules, limit: Daemon.batchSize) { byID[$0] }.count
@@ -167,6 +178,10 @@ enum Measurement {
         }
         row.set("load_s", load)
         row.set("evaluate_s", evaluate)
+        // CPU time of both (every thread's, user and system): how much work each is, apart from how well it uses
+        // the cores, and steadier than the time on a shared machine.
+        row.set("load_cpu_s", loadCPU)
+        row.set("evaluate_cpu_s", cpuSeconds() - cpuBeforeEvaluate)
         row.set("full_cycle_s", load + evaluate)
         row.set("full_vs_floor", (load + evaluate) / floor)
         row.set("loaded_cases", loaded)

@@ -109,4 +109,15 @@ public struct Raci: Sendable {
     }
 
     public func entry(for kind: String?) -> RaciEntry { kind.flatMap { byKind[$0] } ?? fallback }
+
+    /// Whether some party is named by a case column: then who a role names depends on the case's columns, not
+    /// only on its kind and owner.
+    public var readsColumns: Bool {
+        ([fallback] + byKind.values).contains { entry in
+            ([entry.responsible] + entry.accountable + entry.consulted + entry.informed).contains {
+                if case .column = $0 { return true }
+                return false
+            }
+        }
+    }
 }

@@ -18,8 +18,8 @@ final class RoleResolver {
 
     private let memo: RecipientMemo?
 
-    /// The memo's entries for this case's owner.
-    private lazy var memoSlot: Int = memo?.slot(owner: signals.owner) ?? 0
+    /// The memo's entries for this case's owner and kind.
+    private lazy var memoSlot: Int = memo?.slot(owner: signals.owner, kind: subject.kind) ?? 0
 
     init(subject: Case, signals: CaseSignals, rules: Rules, memo: RecipientMemo? = nil) {
         self.subject = subject
@@ -182,22 +182,23 @@ final class StepRecipients: Sendable {
     }
 }
 
-/// Recipients resolved for one case, kept from one evaluation to the next by a caller that evaluates the same case
-/// again and again under the same rules (simulate evaluates each case at every deadline). What a step resolves to
-/// depends on the rules, the case's kind and columns, which stay the same for one case, and on its owner, which
-/// can change: entries are kept per owner. Not shared between threads: one memo per case.
+/// Recipients resolved, kept from one evaluation to the next under the same rules. What a step resolves to depends
+/// on the rules, the case's owner and kind, and (when the RACI names a party by a column) the case's columns:
+/// entries are kept per owner and kind. So one memo serves the evaluations of one case (simulate evaluates each case
+/// at every deadline), or of many cases when the rules read no column (`Raci.readsColumns`; a tick evaluating a
+/// thousand cases of a few owners resolves each list a few times, not a thousand). Not shared between threads.
 public final class RecipientMemo: @unchecked Sendable {
-    /// Per owner seen, the steps resolved for that owner.
-    private var owners: [String?] = []
+    /// Per owner and kind seen, the steps resolved for them.
+    private var owners: [(owner: String?, kind: String?)] = []
     private var entries: [[(key: RoleResolver.StepKey, resolved: StepRecipients)]] = []
 
     public init() {}
 
-    /// Where an owner's entries are (added if the owner is new): looked up once per evaluation, so that each
+    /// Where the entries of an owner and kind are (added if new): looked up once per evaluation, so that each
     /// step is then found by its key alone.
-    func slot(owner: String?) -> Int {
-        if let index = owners.firstIndex(of: owner) { return index }
-        owners.append(owner)
+    func slot(owner: String?, kind: String?) -> Int {
+        if let index = owners.firstIndex(where: { $0.owner == owner && $0.kind == kind }) { return index }
+        owners.append((owner, kind))
         entries.append([])
         return owners.count - 1
     }

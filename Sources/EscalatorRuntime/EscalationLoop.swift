@@ -216,10 +216,13 @@ public struct EscalationLoop: Sendable {
     static func evaluateAll<Record: CaseRecord>(
         _ work: [Job<Record>], rules: Rules, now: Date, pack: Bool, shelf: Shelf? = nil, counted: Set<String>?
     ) -> [Outcome] {
-        @Sendable func one(_ job: Job<Record>) -> Outcome {
+        // Each run of cases on one core keeps its recipients between cases, when who a role names depends only on a
+        // case's owner and kind.
+        let sharesRecipients = !rules.raci.readsColumns
+        @Sendable func one(_ job: Job<Record>, _ memo: RecipientMemo?) -> Outcome {
             let subject = job.record.unpacked()
             let before = job.packedBefore?.unpacked(caseID: job.id) ?? job.plainBefore ?? .empty
-            let evaluation = Engine.evaluate(subject, rules: rules, state: before, now: now)
+            let evaluation = Engine.evaluate(subject, rules: rules, state: before, now: now, memo: memo)
             let state = evaluation.state
             let isEmpty = state.occurrences.isEmpty && state.acknowledgements.isEmpty
             var packed: PackedState?
@@ -232,14 +235,18 @@ public struct EscalationLoop: Sendable {
                 stateChanged: state != before, earliestBreach: EscalationLoop.earliestBreach(of: state, counted: counted))
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        guard work.count >= 512, cores > 1 else { return work.map(one) }
+        guard work.count >= 512, cores > 1 else {
+            let memo = sharesRecipients ? RecipientMemo() : nil
+            return work.map { one($0, memo) }
+        }
         let chunks = min(cores * 4, work.count / 128)
         // Each chunk writes only its own slots.
         nonisolated(unsafe) let results = UnsafeMutableBufferPointer<Outcome>.allocate(capacity: work.count)
         defer { results.deallocate() }
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let range = (work.count * chunk / chunks)..<(work.count * (chunk + 1) / chunks)
-            for index in range { (results.baseAddress! + index).initialize(to: one(work[index])) }
+            let memo = sharesRecipients ? RecipientMemo() : nil
+            for index in range { (results.baseAddress! + index).initialize(to: one(work[index], memo)) }
         }
         return Array(unsafeUninitializedCapacity: work.count) { out, count in
             _ = out.moveInitialize(fromContentsOf: results)
