@@ -124,10 +124,12 @@ extension EscalationLoopTests {
         let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
         let story = DemoStory.order
         // 3,000 copies of the story, each opened 7 minutes after the one before, seen 12 days after the last opened.
+        // Half the ids extend another ("TT-7" and "TT-7.5"), so that the order of their notice ids ("TT-7.5/…" before
+        // "TT-7/…") is not the order of the case ids.
         let work = (0..<3000).map { index -> (id: String, subject: Case, before: EscalationState) in
             let shift = Double(index * 420)
             let subject = Case(
-                id: "TT-\(index)", kind: story.kind, status: story.status, owner: story.owner, openedAt: story.openedAt + shift,
+                id: index % 2 == 0 ? "TT-\(index / 2)" : "TT-\(index / 2).5", kind: story.kind, status: story.status, owner: story.owner, openedAt: story.openedAt + shift,
                 promisedAt: story.promisedAt.map { $0 + shift }, closedAt: nil, attributes: story.attributes,
                 activity: story.activity.map {
                     Activity(id: $0.id, kind: $0.kind, at: $0.at + shift, actor: $0.actor, text: $0.text, tag: $0.tag, status: $0.status,
@@ -156,6 +158,18 @@ extension EscalationLoopTests {
         #expect(together.contains { !$0.stateChanged } && together.contains(where: \.stateChanged), "both kinds are covered")
         #expect(together.map(\.earliestBreach) == oneByOne.map { EscalationLoop.earliestBreach(of: $0.state, counted: nil) })
         #expect(together.contains { $0.earliestBreach != nil })
+
+        // A tick over the same cases hands over every notice, each with its case and state, in (due time, id) order
+        // across the cases, notices due at the same time included.
+        var loop = EscalationLoop(packsStates: true)
+        for item in work { loop.markChanged(item.id) }
+        let packedCases = Dictionary(uniqueKeysWithValues: work.map { ($0.id, PackedCase($0.subject)) })
+        let ticked = loop.tick(at: now, rules: rules) { packedCases[$0] }
+        let fresh = work.map { Engine.evaluate($0.subject, rules: rules, state: .empty, now: now) }
+        #expect(ticked.map(\.notice) == fresh.flatMap(\.notices).sorted { ($0.dueAt, $0.id) < ($1.dueAt, $1.id) })
+        #expect(Set(ticked.map(\.notice.dueAt)).count < ticked.count - 100, "many notices share a time")
+        let freshByID = Dictionary(uniqueKeysWithValues: zip(work.map(\.id), fresh))
+        #expect(ticked.allSatisfy { $0.subject == packedCases[$0.notice.caseID]?.unpacked() && $0.state == freshByID[$0.notice.caseID]?.state })
         #expect(oneByOne.reduce(0) { $0 + $1.notices.count } > 3000, "the copies escalate")
     }
 }
