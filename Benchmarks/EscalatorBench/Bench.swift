@@ -291,7 +291,8 @@ enum Measurement {
     static func daemonRows(_ row: inout Row, configuration: EscalatorConfig.Configuration, work: String, now: Date) async throws {
         let events = Journal.isReachable ? EventWriter(mode: .journal) : EventWriter(mode: .pipe, output: FileHandle(forWritingAtPath: "/dev/null")!)
         let store = try StateStore(directory: "\(work)/state")
-        let daemon = try await Daemon(configuration: configuration, store: store, events: events, logger: Logger(label: "bench"))
+        // Its scratch files in the directory of the store it is given, as a daemon keeps them in its state directory.
+        let daemon = try await Daemon(configuration: configuration, store: store, events: events, logger: Logger(label: "bench"), scratch: "\(work)/state")
         var queued = 0
         row.set("daemon_first_cycle_s", try await seconds { queued = try await daemon.cycle(now: now).queued })
         row.set("daemon_queued", queued)
