@@ -53,7 +53,8 @@ public struct EscalationLoop: Sendable {
     /// and unpacking them again. Bounded, so that a loop nobody drains does not come to hold every state twice;
     /// past the bound, `drainTouched()` unpacks.
     private var touchedStates: [String: EscalationState] = [:]
-    static let touchedStatesKept = 16_384
+    /// How many `touchedStates` are kept at most (set lower by tests).
+    var touchedStatesKept = 16_384
 
     public init(states: [String: EscalationState] = [:], packsStates: Bool = false, shelf: Shelf? = nil) {
         self.packsStates = packsStates
@@ -355,7 +356,9 @@ public struct EscalationLoop: Sendable {
             let next = result.evaluation.nextDeadline
             if result.stateChanged || next != deadlines[id] {
                 touched.insert(id)
-                if packsStates && touchedStates.count < Self.touchedStatesKept { touchedStates[id] = state }
+                // Kept while there is room, and always replaced when kept already (a case evaluated again before a
+                // drain must not be handed over as it was the first time).
+                if packsStates && (touchedStates.count < touchedStatesKept || touchedStates[id] != nil) { touchedStates[id] = state }
             }
             if let next {
                 if deadlines[id] != next { queue.insert(Entry(due: next, id: id)) }

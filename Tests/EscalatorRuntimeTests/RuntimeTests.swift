@@ -400,6 +400,41 @@ extension EscalationLoopTests {
     }
 }
 
+extension EscalationLoopTests {
+    /// A packing loop hands the store the states its ticks left without unpacking them again, a bounded number of
+    /// them; whatever the bound, and however many ticks pass before a drain, each state handed over is the case's
+    /// state as it is then.
+    @Test func drainedStatesAreTheLatestWhateverTheBound() throws {
+        let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        let story = DemoStory.order
+        let ids = ["A", "B", "C", "D"]
+        let cases = Dictionary(uniqueKeysWithValues: ids.map { id in
+            (id, Case(
+                id: id, kind: story.kind, status: story.status, owner: story.owner, openedAt: story.openedAt, promisedAt: story.promisedAt,
+                closedAt: nil, attributes: story.attributes, activity: story.activity))
+        })
+        for bound in [0, 2, 16_384] {
+            var loop = EscalationLoop(packsStates: true, shelf: try Shelf(directory: NSTemporaryDirectory()))
+            loop.touchedStatesKept = bound
+            var changedStates = 0
+            for (round, days) in [3.0, 6, 9, 12].enumerated() {
+                let now = story.openedAt + days * 86_400
+                for id in ids { loop.markChanged(id) }
+                _ = loop.tick(at: now, rules: rules) { cases[$0].flatMap { $0.asOf(now) }.map(PackedCase.init) }
+                // Drained after every other round: twice the states change before the store is told.
+                guard round % 2 == 1 else { continue }
+                let drained = loop.drainTouched()
+                #expect(drained.map(\.id) == ids)
+                for (id, state, deadline) in drained {
+                    #expect(state == loop.state(of: id) && deadline == loop.deadline(of: id), "bound \(bound), \(id)")
+                    changedStates += state.occurrences.count
+                }
+            }
+            #expect(changedStates > 0)
+        }
+    }
+}
+
 @Suite struct RepeatWalkTests {
     /// Evaluating, the engine leaves out the steps a clock has taken and resumes its repeat walk from the latest
     /// repeat taken; explaining, it places the whole ladder and walks every repeat from the top step. Followed from
