@@ -435,6 +435,45 @@ extension EscalationLoopTests {
     }
 }
 
+extension EscalationLoopTests {
+    /// With a RACI that names no party by a column, the cases evaluated together on one core share the recipients
+    /// they resolve (per owner and kind); each still gets exactly the recipients it gets evaluated alone, across
+    /// owners (a valid one, one not in the directory, none) and kinds (with its own RACI entry or the default).
+    @Test func casesEvaluatedTogetherShareRecipientsAndEachGetsItsOwn() throws {
+        let shipped = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        #expect(shipped.raci.readsColumns, "the shipped rules name a party by a column")
+        var byKind = shipped.raci.byKind
+        byKind["custom-order"]?.informed = [.person("rep4")]
+        let rules = Rules(
+            calendars: shipped.calendars, directory: shipped.directory,
+            raci: Raci(byKind: byKind, fallback: shipped.raci.fallback, fallbackOwner: shipped.raci.fallbackOwner),
+            policies: shipped.policies)
+        #expect(!rules.raci.readsColumns)
+        let story = DemoStory.order
+        let owners: [String?] = ["rep3", "rep4", "rep6", "nobody", nil]
+        let kinds: [String?] = ["custom-order", "stock-order", nil]
+        let jobs = (0..<1200).map { index -> EscalationLoop.Job<Case> in
+            let shift = Double(index * 600)
+            let subject = Case(
+                id: "SR-\(index)", kind: kinds[index % kinds.count], status: story.status, owner: owners[index % owners.count],
+                openedAt: story.openedAt + shift, promisedAt: story.promisedAt.map { $0 + shift }, closedAt: nil,
+                attributes: story.attributes,
+                activity: story.activity.filter { $0.kind != .assignment }.map {
+                    Activity(id: $0.id, kind: $0.kind, at: $0.at + shift, actor: $0.actor, text: $0.text, tag: $0.tag, status: $0.status,
+                        person: $0.person, due: $0.due.map { $0 + shift }, quantity: $0.quantity, ref: $0.ref, keptBy: $0.keptBy)
+                })
+            return EscalationLoop.Job(id: subject.id, record: subject, packedBefore: nil, plainBefore: nil)
+        }
+        let now = story.openedAt + 1200 * 600 + 10 * 86_400
+        let together = EscalationLoop.evaluateAll(jobs, rules: rules, now: now, pack: false, counted: nil)
+        let alone = jobs.map { Engine.evaluate($0.record, rules: rules, state: .empty, now: now) }
+        #expect(together.map(\.evaluation.notices) == alone.map(\.notices))
+        let addressed = Set(alone.flatMap(\.notices).flatMap { ($0.to + $0.cc).map(\.id) })
+        #expect(addressed.isSuperset(of: ["rep3", "rep4", "rep6", "rep5", "mgr1"]), "\(addressed)")
+        #expect(alone.flatMap(\.notices).contains { !$0.unresolved.isEmpty }, "a case with no valid owner names what it could not resolve")
+    }
+}
+
 @Suite struct RepeatWalkTests {
     /// Evaluating, the engine leaves out the steps a clock has taken and resumes its repeat walk from the latest
     /// repeat taken; explaining, it places the whole ladder and walks every repeat from the top step. Followed from
