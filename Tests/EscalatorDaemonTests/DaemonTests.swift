@@ -40,7 +40,7 @@ struct DaemonFixture {
     /// Journal entries go to a file as `<N>` lines (the pipe format), so tests can read them.
     func events() throws -> (EventWriter, String) {
         let path = "\(directory.path)/events.log"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         return (EventWriter(mode: .pipe, output: try FileHandle(forWritingTo: URL(fileURLWithPath: path))), path)
     }
 
@@ -430,8 +430,8 @@ final class LogCapture: @unchecked Sendable {
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            capture.lock.withLock { capture.said.append("\(level): \(message)") }
+        func log(event: LogEvent) {
+            capture.lock.withLock { capture.said.append("\(event.level): \(event.message)") }
         }
     }
 }
