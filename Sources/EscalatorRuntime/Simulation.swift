@@ -62,7 +62,7 @@ public enum Simulation {
     }
 
     /// What the simulation keeps of a notice until its tick is handed over, in hand-over order.
-    protocol Output {
+    protocol Output: SendableMetatype {
         var tick: Int { get }
         var dueAt: Date { get }
         var id: String { get }
