@@ -174,6 +174,9 @@ public struct EscalationState: Sendable, Hashable, Codable {
 
     public static let empty = EscalationState()
 
+    /// Nothing recorded: no occurrence and no acknowledgement. A loop does not keep such a state.
+    public var isEmpty: Bool { occurrences.isEmpty && acknowledgements.isEmpty }
+
     /// A step's name in notice ids: `step2`, or `step4.r3` for its third repeat.
     public static func stepLabel(step: Int, repeatNumber: Int) -> String {
         repeatNumber == 0 ? "step\(step)" : "step\(step).r\(repeatNumber)"

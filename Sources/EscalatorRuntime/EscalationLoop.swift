@@ -168,11 +168,10 @@ public struct EscalationLoop: Sendable {
 
     /// Records a case's state; an empty one is not kept.
     private mutating func keep(_ state: EscalationState, for id: String) {
-        let isEmpty = state.occurrences.isEmpty && state.acknowledgements.isEmpty
         if packsStates {
-            packed[id] = isEmpty ? nil : PackedState(state, caseID: id)
+            packed[id] = state.isEmpty ? nil : PackedState(state, caseID: id)
         } else {
-            plain[id] = isEmpty ? nil : state
+            plain[id] = state.isEmpty ? nil : state
         }
         earliestBreach[id] = Self.earliestBreach(of: state, counted: countedPolicies)
         touchedStates[id] = nil
@@ -225,9 +224,8 @@ public struct EscalationLoop: Sendable {
             let before = job.packedBefore?.unpacked(caseID: job.id) ?? job.plainBefore ?? .empty
             let evaluation = Engine.evaluate(subject, rules: rules, state: before, now: now, memo: memo)
             let state = evaluation.state
-            let isEmpty = state.occurrences.isEmpty && state.acknowledgements.isEmpty
             var packed: PackedState?
-            if pack && !isEmpty {
+            if pack && !state.isEmpty {
                 let inMemory = PackedState(state, caseID: job.id)
                 packed = shelf.map { inMemory.shelved(on: $0) } ?? inMemory
             }
@@ -350,7 +348,7 @@ public struct EscalationLoop: Sendable {
             if packsStates {
                 packed[id] = result.packed
             } else {
-                plain[id] = state.occurrences.isEmpty && state.acknowledgements.isEmpty ? nil : state
+                plain[id] = state.isEmpty ? nil : state
             }
             earliestBreach[id] = result.earliestBreach
             let next = result.evaluation.nextDeadline
