@@ -55,9 +55,13 @@ public enum ConfigLoader {
             }
         }
 
-        let documents = files.compactMap { read($0, sink) }
-        let builder = RulesBuilder(directory: dir, documents: documents, sink: sink)
-        let rules = builder.build()
+        let snapshot = FileSnapshot()
+        let documents = files.compactMap { read($0, sink, snapshot) }
+        let builder = RulesBuilder(directory: dir, documents: documents, sink: sink, files: snapshot)
+        let rules = builder.build().map { [files] rules in
+            // Built again from the same bytes for each core that evaluates (`Rules.withReplica`).
+            rules.replicable { rebuild(directory: dir, files: files, snapshot: snapshot) }
+        }
         let source = builder.buildSource()
         let mail = builder.buildMail()
         let state = builder.buildState()
@@ -71,9 +75,19 @@ public enum ConfigLoader {
         return Result(configuration: configuration, diagnostics: sorted)
     }
 
+    /// The rules built again from the bytes a load read; nil if they no longer build without error (they do: the
+    /// bytes and the builder are the same).
+    static func rebuild(directory: String, files: [String], snapshot: FileSnapshot) -> Rules? {
+        let sink = DiagnosticSink()
+        let documents = files.compactMap { read($0, sink, snapshot) }
+        let rules = RulesBuilder(directory: directory, documents: documents, sink: sink, files: snapshot).build()
+        guard sink.items.errorCount == 0 else { return nil }
+        return rules
+    }
+
     /// Reads one file as a YAML mapping, reporting bad UTF-8 and YAML syntax errors with their position.
-    static func read(_ path: String, _ sink: DiagnosticSink) -> YAMLNode? {
-        guard let data = FileManager.default.contents(atPath: path) else {
+    static func read(_ path: String, _ sink: DiagnosticSink, _ snapshot: FileSnapshot) -> YAMLNode? {
+        guard let data = snapshot.contents(atPath: path) else {
             sink.add(Diagnostic(.error, file: path, line: 1, column: 1, message: "cannot read the file"))
             return nil
         }

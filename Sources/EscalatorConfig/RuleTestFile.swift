@@ -49,7 +49,7 @@ public struct RuleTestFile: Sendable {
     /// Reads a test file; every problem is a diagnostic with its line.
     public static func load(_ path: String) -> (file: RuleTestFile?, diagnostics: [Diagnostic]) {
         let sink = DiagnosticSink()
-        guard let root = ConfigLoader.read(path, sink), let top = YAMLMapping(root, "the test file", sink) else {
+        guard let root = ConfigLoader.read(path, sink, FileSnapshot()), let top = YAMLMapping(root, "the test file", sink) else {
             if sink.items.isEmpty { sink.add(Diagnostic(.error, file: path, line: 1, column: 1, message: "the test file is empty")) }
             return (nil, sink.items)
         }

@@ -91,7 +91,7 @@ extension RulesBuilder {
         }
         if let node = mapping["holidays_ics"], let path = sink.text(node, "holidays_ics") {
             let full = path.hasPrefix("/") ? path : "\(directory)/\(path)"
-            if let data = FileManager.default.contents(atPath: full), let text = String(data: data, encoding: .utf8) {
+            if let data = files.contents(atPath: full), let text = String(data: data, encoding: .utf8) {
                 let read = BusinessCalendar.holidays(fromICalendar: text, throughYear: Self.holidayHorizonYear)
                 holidays.formUnion(read.dates)
                 for warning in read.warnings {

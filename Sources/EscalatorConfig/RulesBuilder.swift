@@ -6,6 +6,8 @@ final class RulesBuilder {
     let directory: String
     let documents: [YAMLNode]
     let sink: DiagnosticSink
+    /// Where files named by the rules (calendars' `holidays_ics`) are read.
+    let files: FileSnapshot
 
     /// The sections found in each file, in load order.
     var sections: [(name: String, key: YAMLNode, value: YAMLNode)] = []
@@ -24,10 +26,11 @@ final class RulesBuilder {
         section("source").flatMap { $0.entries }?.contains { $0.key.scalar == "directory" && !$0.value.isNull } ?? false
     }
 
-    init(directory: String, documents: [YAMLNode], sink: DiagnosticSink) {
+    init(directory: String, documents: [YAMLNode], sink: DiagnosticSink, files: FileSnapshot = FileSnapshot()) {
         self.directory = directory
         self.documents = documents
         self.sink = sink
+        self.files = files
         for document in documents {
             guard let top = YAMLMapping(document, "the top level", sink) else { continue }
             top.allowOnly(ConfigLoader.sections)

@@ -59,6 +59,23 @@ final class DiagnosticSink {
     func add(_ diagnostic: Diagnostic) { items.append(diagnostic) }
 }
 
+/// The files a load read, as they were read: the rules are built again from exactly these bytes (see
+/// `Rules.replicable`), whatever has happened to the files since.
+final class FileSnapshot: @unchecked Sendable {
+    private let lock = NSLock()
+    private var contents: [String: Data?] = [:]
+
+    /// The file's bytes as first read; nil when it could not be read then.
+    func contents(atPath path: String) -> Data? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = contents[path] { return known }
+        let read = FileManager.default.contents(atPath: path)
+        contents[path] = .some(read)
+        return read
+    }
+}
+
 /// The keys of a YAML mapping, read with checks: unknown keys get a did-you-mean, missing ones are named.
 struct YAMLMapping {
     let node: YAMLNode

@@ -14,6 +14,16 @@ public struct Person: Hashable, Sendable {
         self.supervisor = supervisor
         self.calendar = calendar
     }
+
+    /// The same person in storage of its own (see `Rules.withReplica`).
+    var unshared: Person {
+        Person(id: id.unshared, name: name.unshared, email: email.unshared, supervisor: supervisor?.unshared, calendar: calendar?.unshared)
+    }
+}
+
+extension String {
+    /// The same text in a buffer of its own, not shared with this string (short strings have none to share).
+    var unshared: String { String(decoding: Array(utf8), as: UTF8.self) }
 }
 
 /// The people directory. The loader guarantees that supervisors exist and that the chain has no cycle.

@@ -219,7 +219,7 @@ public struct EscalationLoop: Sendable {
         // Each run of cases on one core keeps its recipients between cases, when who a role names depends only on a
         // case's owner and kind.
         let sharesRecipients = !rules.raci.readsColumns
-        @Sendable func one(_ job: Job<Record>, _ memo: RecipientMemo?) -> Outcome {
+        @Sendable func one(_ job: Job<Record>, _ rules: Rules, _ memo: RecipientMemo?) -> Outcome {
             let subject = job.record.unpacked()
             let before = job.packedBefore?.unpacked(caseID: job.id) ?? job.plainBefore ?? .empty
             let evaluation = Engine.evaluate(subject, rules: rules, state: before, now: now, memo: memo)
@@ -236,7 +236,7 @@ public struct EscalationLoop: Sendable {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         guard work.count >= 512, cores > 1 else {
             let memo = sharesRecipients ? RecipientMemo() : nil
-            return work.map { one($0, memo) }
+            return work.map { one($0, rules, memo) }
         }
         let chunks = min(cores * 4, work.count / 128)
         // Each chunk writes only its own slots.
@@ -245,7 +245,9 @@ public struct EscalationLoop: Sendable {
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let range = (work.count * chunk / chunks)..<(work.count * (chunk + 1) / chunks)
             let memo = sharesRecipients ? RecipientMemo() : nil
-            for index in range { (results.baseAddress! + index).initialize(to: one(work[index], memo)) }
+            rules.withReplica { rules in
+                for index in range { (results.baseAddress! + index).initialize(to: one(work[index], rules, memo)) }
+            }
         }
         return Array(unsafeUninitializedCapacity: work.count) { out, count in
             _ = out.moveInitialize(fromContentsOf: results)

@@ -27,25 +27,26 @@ public enum Simulation {
     ) rethrows {
         try run(
             cases: cases, rules: rules, from: from, to: to, step: step,
-            make: { tick, notice, subject, state, _ in Decided(tick: tick, notice: notice, subject: subject, state: state) },
+            make: { tick, notice, subject, state, _, _ in Decided(tick: tick, notice: notice, subject: subject, state: state) },
             emitTick: { parts, _, order in try emitTick(order.map { (parts[$0.part][$0.index].notice, parts[$0.part][$0.index].subject, parts[$0.part][$0.index].state) }) },
             endWindow: {})
     }
 
     /// Each notice as one line, appended as UTF-8 by `line` on the core that decided it, and the lines handed to
     /// `write` a window of ticks at a time, each ended by a newline, in the order `run` hands notices over:
-    /// simulate's output, with neither the formatting nor the notices themselves left to one core.
+    /// simulate's output, with neither the formatting nor the notices themselves left to one core. `line` is given
+    /// the rules that decided the notice: the core's own copy of `rules` (see `Rules.withReplica`).
     public static func lines(
         cases: [Case], rules: Rules, from: Date, to: Date, step: TimeInterval,
-        line: @escaping @Sendable (Notice, inout [UInt8]) -> Void, write: ([UInt8]) throws -> Void
+        line: @escaping @Sendable (Notice, Rules, inout [UInt8]) -> Void, write: ([UInt8]) throws -> Void
     ) rethrows {
         var text: [UInt8] = []
         try run(
             cases: cases, rules: rules, from: from, to: to, step: step,
-            make: { tick, notice, _, _, bytes in
+            make: { tick, notice, _, _, rules, bytes in
                 // Into the deciding core's own buffer: one allocation per share of the cases, not one per line.
                 let start = bytes.count
-                line(notice, &bytes)
+                line(notice, rules, &bytes)
                 bytes.append(UInt8(ascii: "\n"))
                 return Line(tick: tick, dueAt: notice.dueAt, id: notice.id, start: start, count: bytes.count - start)
             },
@@ -98,7 +99,7 @@ public enum Simulation {
     /// in hand-over order (`precedes`).
     static func run<Kept: Output>(
         cases: [Case], rules: Rules, from: Date, to: Date, step: TimeInterval,
-        make: @escaping @Sendable (Int, Notice, Case, EscalationState, inout [UInt8]) -> Kept,
+        make: @escaping @Sendable (Int, Notice, Case, EscalationState, Rules, inout [UInt8]) -> Kept,
         emitTick: (_ parts: [[Kept]], _ buffers: [[UInt8]], _ order: [(part: Int, index: Int)]) throws -> Void,
         endWindow: () throws -> Void
     ) rethrows {
@@ -195,7 +196,7 @@ public enum Simulation {
     /// into it).
     static func follow<Kept: Output>(
         _ tracks: inout [Track], ticks: [Date], window: Range<Int>, rules: Rules,
-        make: @Sendable (Int, Notice, Case, EscalationState, inout [UInt8]) -> Kept
+        make: @Sendable (Int, Notice, Case, EscalationState, Rules, inout [UInt8]) -> Kept
     ) -> (parts: [[Kept]], buffers: [[UInt8]]) {
         /// The first tick at or after an instant (an instant at or before a tick is seen at that tick).
         @Sendable func tick(atOrAfter instant: Date) -> Int {
@@ -207,7 +208,7 @@ public enum Simulation {
             }
             return low
         }
-        @Sendable func one(_ track: inout Track, into out: inout [Kept], bytes: inout [UInt8]) {
+        @Sendable func one(_ track: inout Track, rules: Rules, into out: inout [Kept], bytes: inout [UInt8]) {
             while let index = track.nextTick, index < window.upperBound {
                 let now = ticks[index]
                 while track.nextChange < track.changes.count && track.changes[track.nextChange] <= now { track.nextChange += 1 }
@@ -218,7 +219,7 @@ public enum Simulation {
                     let evaluation = Engine.evaluate(subject, rules: rules, state: consume before, now: now, memo: track.memo)
                     track.state = evaluation.state
                     track.deadline = evaluation.nextDeadline
-                    for notice in evaluation.notices { out.append(make(index, notice, subject, evaluation.state, &bytes)) }
+                    for notice in evaluation.notices { out.append(make(index, notice, subject, evaluation.state, rules, &bytes)) }
                 } else {
                     // Not opened yet: nothing to evaluate, and no deadline.
                     track.deadline = nil
@@ -241,7 +242,9 @@ public enum Simulation {
                     nonisolated(unsafe) let buffers = buffers
                     DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                         let range = (all.count * chunk / chunks)..<(all.count * (chunk + 1) / chunks)
-                        for index in range { one(&all[index], into: &parts[chunk], bytes: &buffers[chunk]) }
+                        rules.withReplica { rules in
+                            for index in range { one(&all[index], rules: rules, into: &parts[chunk], bytes: &buffers[chunk]) }
+                        }
                         parts[chunk].sort { Self.precedes($0, $1) }
                     }
                 }

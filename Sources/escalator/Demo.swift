@@ -35,7 +35,8 @@ struct DemoCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         guard let sourceSettings = configuration.source, let mail = configuration.mail else { throw ExitCode.failure }
-        let batch = try await readEveryCase(sourceSettings, command: "demo")
+        let read = try await readEveryCase(sourceSettings, command: "demo")
+        let batch = read.batch
         let (renderer, templateProblems) = NoticeRenderer.load(for: configuration)
         guard let renderer else {
             for problem in templateProblems { print(problem, to: &standardError) }
@@ -44,7 +45,7 @@ struct DemoCommand: AsyncParsableCommand {
         let mailer = NoticeMailer(settings: mail.with(spool: demo.spoolPath), renderer: renderer)
         let toJournal = Journal.isReachable
         let writer = EventWriter(mode: toJournal ? .journal : EventWriter.automaticMode())
-        let rules = configuration.rules
+        let rules = read.rules(configuration.rules, command: "demo")
         var story: [Notice] = []
         var total = 0
         var mailed = 0

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EscalatorConfig
+import EscalatorCore
 import EscalatorSources
 import Foundation
 
@@ -25,14 +26,32 @@ extension FileHandle: @retroactive TextOutputStream {
 /// Standard error, for diagnostics.
 nonisolated(unsafe) var standardError = FileHandle.standardError
 
-/// Reads every case of the source once, for the tools that replay or preview, and closes the source however the
-/// read ends. A failed read is reported as `COMMAND: error` and exits 1.
-func readEveryCase(_ settings: SourceSettings, command: String) async throws -> SourceBatch {
+/// What the tools that replay or preview read from the source: every case with its history, and the people of the
+/// directory query (none when no query is configured).
+struct SourceRead {
+    let batch: SourceBatch
+    let people: [Person]
+
+    /// `rules` as the daemon uses them: with the people of the directory query added (the rule files win on the
+    /// same id). Problems of the combined directory are printed as warnings, as the daemon logs them.
+    func rules(_ rules: Rules, command: String) -> Rules {
+        guard !people.isEmpty else { return rules }
+        let (combined, problems) = rules.adding(people: people)
+        for problem in problems { print("\(command): warning: directory query: \(problem)", to: &standardError) }
+        return combined
+    }
+}
+
+/// Reads every case of the source once, and the directory query's people, for the tools that replay or preview,
+/// and closes the source however the read ends. A failed read is reported as `COMMAND: error` and exits 1.
+func readEveryCase(_ settings: SourceSettings, command: String) async throws -> SourceRead {
     let source = try CaseSources.open(settings)
     do {
         let batch = try await source.readAll(asOf: nil)
+        let directory = try await source.readDirectory()
         await source.close()
-        return batch
+        for problem in directory?.problems ?? [] { print("\(command): warning: directory query: \(problem)", to: &standardError) }
+        return SourceRead(batch: batch, people: directory?.people ?? [])
     } catch {
         await source.close()
         print("\(command): \(error)", to: &standardError)

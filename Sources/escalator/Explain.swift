@@ -30,7 +30,8 @@ struct Explain: AsyncParsableCommand {
             print("explain: \(options.config) has no usable source section", to: &standardError)
             throw ExitCode.failure
         }
-        let batch = try await readEveryCase(settings, command: "explain")
+        let read = try await readEveryCase(settings, command: "explain")
+        let batch = read.batch
         guard let subject = batch.cases.first(where: { $0.id == caseID }), subject.openedAt <= instant else {
             print("explain: no case \(caseID) open at \(UTCTimestamp.format(instant))", to: &standardError)
             throw ExitCode.failure
@@ -42,7 +43,7 @@ struct Explain: AsyncParsableCommand {
             recorded = ((try? await store.state(caseID: caseID)) ?? nil) ?? .empty
             await store.close()
         }
-        let explanation = Explanation(subject: subject, rules: configuration.rules, at: instant, recorded: recorded)
+        let explanation = Explanation(subject: subject, rules: read.rules(configuration.rules, command: "explain"), at: instant, recorded: recorded)
         print(format == .json ? explanation.json() : explanation.text())
     }
 }

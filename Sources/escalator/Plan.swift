@@ -34,7 +34,11 @@ struct PlanCommand: AsyncParsableCommand {
             print("plan: neither configuration has a source section", to: &standardError)
             throw ExitCode.failure
         }
-        let batch = try await readEveryCase(settings, command: "plan")
+        let read = try await readEveryCase(settings, command: "plan")
+        let batch = read.batch
+        // Both rule sets with the directory query's people, as the daemon would have them.
+        let currentRules = read.rules(inForce.rules, command: "plan")
+        let proposedRules = read.rules(proposed.rules, command: "plan")
         let now = Date()
         var states: [String: EscalationState]
         var origin = "the daemon's state store"
@@ -48,15 +52,15 @@ struct PlanCommand: AsyncParsableCommand {
             states = [:]
             for subject in batch.cases {
                 var state = EscalationState.empty
-                Simulation.run(cases: [subject], rules: inForce.rules, from: subject.openedAt, to: now, step: 900) { _, _, new in state = new }
+                Simulation.run(cases: [subject], rules: currentRules, from: subject.openedAt, to: now, step: 900) { _, _, new in state = new }
                 states[subject.id] = state
             }
         }
-        let plan = Plan(cases: batch.cases, current: inForce.rules, proposed: proposed.rules, states: states, now: now, horizon: TimeInterval(seconds))
+        let plan = Plan(cases: batch.cases, current: currentRules, proposed: proposedRules, states: states, now: now, horizon: TimeInterval(seconds))
         switch format {
         case .json:
             for line in plan.lines where all || line.change != .unchanged {
-                let json = Simulation.json(line.notice, rules: line.change == .removed ? inForce.rules : proposed.rules)
+                let json = Simulation.json(line.notice, rules: line.change == .removed ? currentRules : proposedRules)
                 print("{\"change\":\"\(line.change.rawValue)\",\"immediate\":\(line.immediate)," + json.dropFirst())
             }
         case .text:

@@ -48,12 +48,13 @@ struct Simulate: AsyncParsableCommand {
             mailer = NoticeMailer(settings: base.with(spool: spool), renderer: renderer)
         }
         let writer = journal ? EventWriter(mode: .journal) : nil
-        let batch = try await readEveryCase(settings, command: "simulate")
-        let rules = configuration.rules
+        let read = try await readEveryCase(settings, command: "simulate")
+        let batch = read.batch
+        let rules = read.rules(configuration.rules, command: "simulate")
         guard mailer != nil || writer != nil else {
             // Output only: each line is made on the core that decided the notice.
             let format = format
-            try Simulation.lines(cases: batch.cases, rules: rules, from: start, to: end, step: TimeInterval(seconds)) { notice, out in
+            try Simulation.lines(cases: batch.cases, rules: rules, from: start, to: end, step: TimeInterval(seconds)) { notice, rules, out in
                 switch format {
                 case .json: Simulation.json(notice, rules: rules, into: &out)
                 case .text: out += "\(UTCTimestamp.format(notice.dueAt))  \(NoticeText.message(notice))".utf8

@@ -1,8 +1,10 @@
 import EscalatorOutputs
+import EscalatorSources
 import EscalatorState
 import EscalatorTestKit
 import Systemd
 import Foundation
+import GRDB
 import Testing
 
 @testable import EscalatorDaemon
@@ -188,5 +190,56 @@ let escalatorBinary = "\(repositoryRoot)/.build/debug/escalator"
         #expect(spooled.count > 1000)
         let check = try Subprocess.run([escalatorBinary, "check", "--config", "\(work.path)/demo-out/config"])
         #expect(check.succeeded, "\(check.output)")
+    }
+}
+
+/// The tools that replay or preview must see the people the daemon sees: those of the rule files and those of the
+/// source's directory query. Here the owner and the supervisor exist only in the order database.
+@Suite struct DirectoryQueryToolTests {
+    @Test func simulateAndExplainKnowThePeopleOfTheDirectoryQuery() throws {
+        let work = try TemporaryDirectory("escalator-directory-tools")
+        defer { work.remove() }
+        let database = "\(work.path)/orders.db"
+        let config = "\(work.path)/config"
+        try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
+        let queue = try DatabaseQueue(path: database)
+        try queue.write { db in
+            try db.execute(sql: ReferenceSchema.sqlite)
+            try db.execute(sql: """
+                INSERT INTO staff (id, name, email, supervisor) VALUES ('lead1', 'Team Lead', 'lead1@shop.example', NULL);
+                INSERT INTO staff (id, name, email, supervisor) VALUES ('rep1', 'Rep One', 'rep1@shop.example', 'lead1');
+                INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('Q-1', 'rep1', '2026-06-01 01:00:00', '2026-06-01 01:00:00');
+                """)
+        }
+        try queue.close()
+        try """
+            people:
+              desk: { name: Service Desk, email: desk@shop.example }
+            raci:
+              fallback_owner: desk
+            ladder:
+              - { at: breach, to: responsible }
+              - { at: breach + 1h, to: supervisor }
+            policies:
+              - name: two-hours
+                measure: deadline
+                deadline: opened_at + 2h
+            \(ReferenceSchema.sourceSection(["driver: sqlite", "path: \(database)"], withDirectory: true))
+            """.write(toFile: "\(config)/escalator.yaml", atomically: true, encoding: .utf8)
+
+        let simulate = try Subprocess.run([
+            escalatorBinary, "simulate", "--config", config, "--from", "2026-06-01T01:00:00Z", "--to", "2026-06-01T05:00:00Z",
+            "--format", "json",
+        ])
+        #expect(simulate.succeeded, "\(simulate.output)")
+        let lines = simulate.output.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(lines.count == 2, "\(simulate.output)")
+        #expect(lines.first?.contains("\"step\":1,\"steps\":2,\"to\":[\"rep1\"]") == true, "\(simulate.output)")
+        #expect(lines.last?.contains("\"step\":2,\"steps\":2,\"to\":[\"lead1\"]") == true, "\(simulate.output)")
+
+        let explain = try Subprocess.run([escalatorBinary, "explain", "Q-1", "--config", config, "--at", "2026-06-01T02:30:00Z", "--replay"])
+        #expect(explain.succeeded, "\(explain.output)")
+        let next = explain.output.split(separator: "\n").first { $0.contains("next: step 1") }
+        #expect(next?.hasSuffix("at Mon 2026-06-01 03:00 +00:00 to rep1") == true, "\(explain.output)")
     }
 }

@@ -77,7 +77,7 @@ import Testing
 
         // Simulate's output path: the lines made on the deciding cores, in the same order.
         var written: [UInt8] = []
-        Simulation.lines(cases: cases, rules: rules, from: from, to: to, step: 900, line: { Simulation.json($0, rules: rules, into: &$1) }) {
+        Simulation.lines(cases: cases, rules: rules, from: from, to: to, step: 900, line: { Simulation.json($0, rules: $1, into: &$2) }) {
             written += $0
         }
         #expect(String(decoding: written, as: UTF8.self) == expected.map { Self.json(of: $0) + "\n" }.joined())
@@ -86,7 +86,7 @@ import Testing
         struct Full: Error {}
         var attempts = 0
         #expect(throws: Full.self) {
-            try Simulation.lines(cases: cases, rules: rules, from: from, to: to, step: 900, line: { Simulation.json($0, rules: rules, into: &$1) }) { _ in
+            try Simulation.lines(cases: cases, rules: rules, from: from, to: to, step: 900, line: { Simulation.json($0, rules: $1, into: &$2) }) { _ in
                 attempts += 1
                 throw Full()
             }
