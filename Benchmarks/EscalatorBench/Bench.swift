@@ -145,6 +145,7 @@ enum Measurement {
         var byID = ShelvedRecords<PackedCase>(shelf: nil)
         let now = Bench.end.addingTimeInterval(3600)
         var loaded = 0
+        var rules = configuration.rules
         let cpuBeforeLoad = cpuSeconds()
         let load = try await seconds {
             let outcome = await poller.poll(now: now)
@@ -152,6 +153,8 @@ enum Measurement {
                 let error = await poller.health.lastError ?? ""
                 throw ValidationError("the source failed: \(error)")
             }
+            // As the daemon does after a full read: the directory query's people join the rule files'.
+            if let people = try await source.readDirectory() { rules = rules.adding(people: people.people).rules }
             // A full read of a packing poller: the cases arrive packed, on the shelf it made.
             if let shelf = outcome.shelf { byID.adopt(shelf) }
             loaded = outcome.changedPacked.count
@@ -166,7 +169,6 @@ enum Measurement {
         // As the daemon does between a full read and the tick that follows it.
         Daemon.returnFreedMemory()
         var decided = 0
-        let rules = configuration.rules
         // As the daemon does: a batch of cases at a time, each batch's notices let go before the next, and the
         // states it changed taken for the store.
         let cpuBeforeEvaluate = cpuSeconds()
