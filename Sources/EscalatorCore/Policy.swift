@@ -233,8 +233,8 @@ public struct Rules: Sendable {
     ///
     /// Why: evaluating hands the rules' policies, calendars, names and addresses on again and again, and each
     /// hand-over counts a reference on the shared object with an atomic operation. With every core counting on
-    /// the same objects, those operations contend for the same cache lines: on two cores, `simulate` spent a
-    /// third more CPU time than on one for the same work. Rules built in code have no text to build from, and
+    /// the same objects, those operations contend for the same cache lines: on two cores, `simulate` spent up to
+    /// half again the CPU time it spent on one for the same work. Rules built in code have no text to build from, and
     /// are shared.
     public func withReplica<T>(_ body: (Rules) throws -> T) rethrows -> T {
         guard let replicas, let replica = replicas.take() else { return try body(self) }
