@@ -43,15 +43,23 @@ struct SourceRead {
 }
 
 /// Reads every case of the source once, and the directory query's people, for the tools that replay or preview,
-/// and closes the source however the read ends. A failed read is reported as `COMMAND: error` and exits 1.
+/// and closes the source however the read ends. A failed read of the cases is reported as `COMMAND: error` and
+/// exits 1; a failed directory query is a warning, and the rule files' people are used alone, as the daemon does
+/// when it has read none before.
 func readEveryCase(_ settings: SourceSettings, command: String) async throws -> SourceRead {
     let source = try CaseSources.open(settings)
     do {
         let batch = try await source.readAll(asOf: nil)
-        let directory = try await source.readDirectory()
+        var people: [Person] = []
+        do {
+            let directory = try await source.readDirectory()
+            for problem in directory?.problems ?? [] { print("\(command): warning: directory query: \(problem)", to: &standardError) }
+            people = directory?.people ?? []
+        } catch {
+            print("\(command): warning: directory query failed, using the rule files' people only: \(error)", to: &standardError)
+        }
         await source.close()
-        for problem in directory?.problems ?? [] { print("\(command): warning: directory query: \(problem)", to: &standardError) }
-        return SourceRead(batch: batch, people: directory?.people ?? [])
+        return SourceRead(batch: batch, people: people)
     } catch {
         await source.close()
         print("\(command): \(error)", to: &standardError)

@@ -241,5 +241,18 @@ let escalatorBinary = "\(repositoryRoot)/.build/debug/escalator"
         #expect(explain.succeeded, "\(explain.output)")
         let next = explain.output.split(separator: "\n").first { $0.contains("next: step 1") }
         #expect(next?.hasSuffix("at Mon 2026-06-01 03:00 +00:00 to rep1") == true, "\(explain.output)")
+
+        // A directory query that fails is a warning, as in the daemon: the rule files' people are used alone, and
+        // the case without a known owner goes to the fallback owner.
+        let broken = try DatabaseQueue(path: database)
+        try broken.write { try $0.execute(sql: "ALTER TABLE staff RENAME TO former_staff") }
+        try broken.close()
+        let alone = try Subprocess.run([
+            escalatorBinary, "simulate", "--config", config, "--from", "2026-06-01T01:00:00Z", "--to", "2026-06-01T05:00:00Z",
+            "--format", "json",
+        ])
+        #expect(alone.succeeded, "\(alone.output)")
+        #expect(alone.output.contains("simulate: warning: directory query failed, using the rule files' people only"), "\(alone.output)")
+        #expect(alone.output.contains("\"step\":1,\"steps\":2,\"to\":[\"desk\"]"), "\(alone.output)")
     }
 }
