@@ -183,9 +183,16 @@ public final class RowMapper: Sendable {
 
     /// An activity row: its case id and the activity; nil activity when the row cannot be used.
     func mapActivity(_ row: Row, position: Int) -> (caseID: String?, activity: Activity?, problems: [SourceProblem]) {
+        mapActivity(row, position: position, at: activityPositions(row.columns))
+    }
+
+    /// Where the activity columns lie in a read's rows: worked out once per read (`ColumnIndex`).
+    func activityPositions(_ columns: ColumnIndex) -> [Int?] { columns.positions(.activity, activityColumns) }
+
+    /// The same, with the columns' positions given: a stretch of rows mapped on one core looks them up once.
+    func mapActivity(_ row: Row, position: Int, at: [Int?]) -> (caseID: String?, activity: Activity?, problems: [SourceProblem]) {
         guard settings.activity != nil else { return (nil, nil, []) }
         // activityFields order: id, case, kind, at, actor, text, tag, status, person, due, quantity, ref, kept_by.
-        let at = row.columns.positions(.activity, activityColumns)
         let caseID: String
         switch Self.validID(row[at[1]]) {
         case .success(let valid): caseID = valid

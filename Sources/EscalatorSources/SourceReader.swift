@@ -271,7 +271,13 @@ struct SourceReader: Sendable {
 
     /// With `timestamps: utc` declared, why a time value is not in that form (nil if it is, or nothing is declared).
     func undeclaredForm(_ row: RowMapper.Row, column: String) -> String? {
-        guard settings.timestamps == .utc, case .text(let text)? = row[column], !Self.isUTCText(text) else { return nil }
+        guard settings.timestamps == .utc else { return nil }
+        return Self.undeclaredForm(row[column], column: column)
+    }
+
+    /// Why a value of a time column declared UTC text is not in that form; nil when it is, or is not text.
+    static func undeclaredForm(_ value: SourceValue?, column: String) -> String? {
+        guard case .text(let text)? = value, !isUTCText(text) else { return nil }
         return "\(column) \"\(RowMapper.printable(text))\" is not UTC text ending in Z, as timestamps: utc declares; polls can miss changes to this case until the next full read"
     }
 
@@ -347,7 +353,27 @@ struct SourceReader: Sendable {
 
         /// Maps the row at `position` in the query's result.
         func map(_ row: RowMapper.Row, position: Int) -> Mapped {
-            let (caseID, item, rowProblems) = reader.mapper.mapActivity(row, position: position)
+            map(row, position: position, mapper: reader.mapper, at: reader.mapper.activityPositions(row.columns))
+        }
+
+        /// Maps a stretch of rows of one read, the first at `first`, on the calling core: with a mapper of the
+        /// stretch's own and the columns' positions looked up once, so that the cores mapping at once do not count
+        /// references on (nor lock) the same objects for every row.
+        func map(_ rows: [RowMapper.Row], first: Int) -> [Mapped] {
+            guard let columns = rows.first?.columns else { return [] }
+            let mapper = RowMapper(settings: reader.settings)
+            let at = mapper.activityPositions(columns).map { $0 }
+            let checked = checkedColumn.map { (name: $0, position: columns.position(of: $0)) }
+            return rows.enumerated().map { offset, row in
+                guard row.columns === columns else { return map(row, position: first + offset) }
+                let (caseID, item, rowProblems) = mapper.mapActivity(row, position: first + offset, at: at)
+                let form = caseID != nil && item != nil ? checked.flatMap { SourceReader.undeclaredForm(row[$0.position], column: $0.name) } : nil
+                return Mapped(caseID: caseID, item: item, problems: rowProblems, form: form)
+            }
+        }
+
+        private func map(_ row: RowMapper.Row, position: Int, mapper: RowMapper, at: [Int?]) -> Mapped {
+            let (caseID, item, rowProblems) = mapper.mapActivity(row, position: position, at: at)
             let form = caseID != nil && item != nil ? checkedColumn.flatMap { reader.undeclaredForm(row, column: $0) } : nil
             return Mapped(caseID: caseID, item: item, problems: rowProblems, form: form)
         }
@@ -459,7 +485,7 @@ struct SourceReader: Sendable {
             room.wait()
             let stretch = Stretch()
             DispatchQueue.global().async { [intake] in
-                stretch.mapped = rows.enumerated().map { intake.map($1, position: first + $0) }
+                stretch.mapped = intake.map(rows, first: first)
                 stretch.done.signal()
             }
             packing.async {
