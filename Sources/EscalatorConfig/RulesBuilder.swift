@@ -26,7 +26,7 @@ final class RulesBuilder {
         section("source").flatMap { $0.entries }?.contains { $0.key.scalar == "directory" && !$0.value.isNull } ?? false
     }
 
-    init(directory: String, documents: [YAMLNode], sink: DiagnosticSink, files: FileSnapshot = FileSnapshot()) {
+    init(directory: String, documents: [YAMLNode], sink: DiagnosticSink, files: FileSnapshot) {
         self.directory = directory
         self.documents = documents
         self.sink = sink

@@ -353,7 +353,7 @@ struct SourceReader: Sendable {
 
         /// Maps the row at `position` in the query's result.
         func map(_ row: RowMapper.Row, position: Int) -> Mapped {
-            map(row, position: position, mapper: reader.mapper, at: reader.mapper.activityPositions(row.columns))
+            map(row, position: position, mapper: reader.mapper, layout: layout(reader.mapper, row.columns))
         }
 
         /// Maps a stretch of rows of one read, the first at `first`, on the calling core: with a mapper of the
@@ -362,19 +362,30 @@ struct SourceReader: Sendable {
         func map(_ rows: [RowMapper.Row], first: Int) -> [Mapped] {
             guard let columns = rows.first?.columns else { return [] }
             let mapper = RowMapper(settings: reader.settings)
-            let at = mapper.activityPositions(columns).map { $0 }
-            let checked = checkedColumn.map { (name: $0, position: columns.position(of: $0)) }
+            let shared = layout(mapper, columns)
+            // A copy of the read's list of positions, so that the stretch does not count references on that one.
+            let own = Layout(activity: shared.activity.map { $0 }, checked: shared.checked)
             return rows.enumerated().map { offset, row in
-                guard row.columns === columns else { return map(row, position: first + offset) }
-                let (caseID, item, rowProblems) = mapper.mapActivity(row, position: first + offset, at: at)
-                let form = caseID != nil && item != nil ? checked.flatMap { SourceReader.undeclaredForm(row[$0.position], column: $0.name) } : nil
-                return Mapped(caseID: caseID, item: item, problems: rowProblems, form: form)
+                row.columns === columns
+                    ? map(row, position: first + offset, mapper: mapper, layout: own) : map(row, position: first + offset)
             }
         }
 
-        private func map(_ row: RowMapper.Row, position: Int, mapper: RowMapper, at: [Int?]) -> Mapped {
-            let (caseID, item, rowProblems) = mapper.mapActivity(row, position: position, at: at)
-            let form = caseID != nil && item != nil ? checkedColumn.flatMap { reader.undeclaredForm(row, column: $0) } : nil
+        /// Where a read's rows hold what mapping an activity row looks at: the activity columns, and the time
+        /// column whose form `timestamps: utc` checks (nil when nothing is checked).
+        private struct Layout {
+            let activity: [Int?]
+            let checked: (name: String, position: Int?)?
+        }
+
+        private func layout(_ mapper: RowMapper, _ columns: ColumnIndex) -> Layout {
+            Layout(activity: mapper.activityPositions(columns), checked: checkedColumn.map { ($0, columns.position(of: $0)) })
+        }
+
+        private func map(_ row: RowMapper.Row, position: Int, mapper: RowMapper, layout: Layout) -> Mapped {
+            let (caseID, item, rowProblems) = mapper.mapActivity(row, position: position, at: layout.activity)
+            let form = caseID != nil && item != nil
+                ? layout.checked.flatMap { SourceReader.undeclaredForm(row[$0.position], column: $0.name) } : nil
             return Mapped(caseID: caseID, item: item, problems: rowProblems, form: form)
         }
 
