@@ -178,6 +178,22 @@ enum Measurement {
                 _ = loop.drainTouched()
             }
         }
+        // Comparing two builds' evaluation: the same first tick again on fresh loops, each repeat's time and CPU
+        // time printed (the machine's speed drifts more between runs than within one).
+        let evaluateRepeats = Int(ProcessInfo.processInfo.environment["ESCALATOR_BENCH_EVALUATE_REPEATS"] ?? "") ?? 0
+        for _ in 0..<evaluateRepeats {
+            var again = EscalationLoop(packsStates: true, shelf: try Shelf(directory: work))
+            again.countedPolicies = loop.countedPolicies
+            for id in byID.records.keys { again.markChanged(id) }
+            let cpu = cpuSeconds()
+            let wall = await seconds {
+                while again.hasWork(at: now) {
+                    _ = again.tick(at: now, rules: rules, limit: Daemon.batchSize) { byID[$0] }.count
+                    _ = again.drainTouched()
+                }
+            }
+            FileHandle.standardError.write(Data(String(format: "evaluate again: %.3f s, %.3f s CPU\n", wall, cpuSeconds() - cpu).utf8))
+        }
         row.set("load_s", load)
         row.set("evaluate_s", evaluate)
         // CPU time of both (every thread's, user and system): how much work each is, apart from how well it uses

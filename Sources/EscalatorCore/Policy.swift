@@ -242,6 +242,30 @@ public struct Rules: Sendable {
         return try body(replica)
     }
 
+    /// `transform(index, rules, context)` for every index below `count`, in order, the indices shared out in
+    /// `chunks` runs among the cores. Each run has a copy of these rules of its own (`withReplica`) and a context
+    /// of its own, which `context` makes when the run starts (a cache the run's items share, say).
+    public func concurrentMap<Context, Result>(
+        count: Int, chunks: Int, context: @Sendable () -> Context, _ transform: @Sendable (Int, Rules, Context) -> Result
+    ) -> [Result] {
+        let chunks = max(1, min(chunks, count))
+        // Each run writes only its own slots.
+        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<Result>.allocate(capacity: count)
+        defer { results.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let context = context()
+            withReplica { rules in
+                for index in (count * chunk / chunks)..<(count * (chunk + 1) / chunks) {
+                    (results.baseAddress! + index).initialize(to: transform(index, rules, context))
+                }
+            }
+        }
+        return Array(unsafeUninitializedCapacity: count) { out, initialized in
+            _ = out.moveInitialize(fromContentsOf: results)
+            initialized = count
+        }
+    }
+
     /// The rules with people read from the directory query added to those of the rule files (which win on the
     /// same id). Returns the problems found in the combined directory: unknown supervisors and cycles.
     public func adding(people: [Person]) -> (rules: Rules, problems: [String]) {

@@ -259,6 +259,38 @@ struct DaemonFixture {
         #expect(!after.isEmpty, "nothing came after the acknowledgement was withdrawn")
     }
 
+    @Test func aBatchRenderedOnEveryCoreIsTheSameAsOneRenderedNoticeByNotice() throws {
+        // The shipped rules as loaded, so that each core renders with a copy of its own (`Rules.withReplica`).
+        let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
+        let renderer = try #require(NoticeRenderer.load(directory: "\(repositoryRoot)/Config/templates", rules: rules).renderer)
+        let mailer = NoticeMailer(settings: MailSettings(fromAddress: "escalator@trophy.example", fromName: "Escalator", spool: "/nonexistent"), renderer: renderer)
+        // 150 copies of the demo story, each opened an hour after the one before, seen 12 days after the last.
+        let story = DemoStory.order
+        let now = story.openedAt + 150 * 3600 + 12 * 86_400
+        var decided: [(notice: Notice, subject: Case, state: EscalationState)] = []
+        for index in 0..<150 {
+            let shift = Double(index * 3600)
+            let subject = Case(
+                id: "TT-\(index)", kind: story.kind, status: story.status, owner: story.owner, openedAt: story.openedAt + shift,
+                promisedAt: story.promisedAt.map { $0 + shift }, closedAt: nil, attributes: story.attributes,
+                activity: story.activity.map {
+                    Activity(id: $0.id, kind: $0.kind, at: $0.at + shift, actor: $0.actor, text: $0.text, tag: $0.tag, status: $0.status,
+                        person: $0.person, due: $0.due.map { $0 + shift }, quantity: $0.quantity, ref: $0.ref, keptBy: $0.keptBy)
+                })
+            let evaluation = Engine.evaluate(subject, rules: rules, state: .empty, now: now)
+            decided += evaluation.notices.map { ($0, subject, evaluation.state) }
+        }
+        #expect(decided.count >= 300, "enough notices that the batch is shared among the cores")
+        let together = Daemon.queued(decided, mailer: mailer, rules: rules)
+        let oneByOne = decided.map { mailer.message($0.notice, subject: $0.subject, state: $0.state, rules: rules)?.rendered() }
+        #expect(together.map(\.notice.id) == decided.map(\.notice.id))
+        #expect(together.map(\.email) == oneByOne)
+        #expect(together.map(\.spoolName) == decided.map { MailSpool.fileName(noticeID: $0.notice.id) })
+        #expect(Set(together.compactMap(\.email)).count == decided.count, "every notice has an email of its own")
+        // Without a mailer, the notices are queued with no email.
+        #expect(Daemon.queued(decided, mailer: nil, rules: rules).allSatisfy { $0.email == nil && $0.spoolName == nil })
+    }
+
     @Test func aSecondDaemonOnTheSameStateDirectoryIsRefused() throws {
         let directory = try TemporaryDirectory("escalator-lock")
         defer { directory.remove() }
