@@ -35,9 +35,18 @@ struct SourceRead {
     /// `rules` as the daemon uses them: with the people of the directory query added (the rule files win on the
     /// same id). Problems of the combined directory are printed as warnings, as the daemon logs them.
     func rules(_ rules: Rules, command: String) -> Rules {
+        var reported: Set<String> = []
+        return self.rules(rules, command: command, reported: &reported)
+    }
+
+    /// The same, printing only the problems not in `reported`, and adding those it prints: a tool that combines
+    /// the people with two rule sets (`plan`) says each problem once.
+    func rules(_ rules: Rules, command: String, reported: inout Set<String>) -> Rules {
         guard !people.isEmpty else { return rules }
         let (combined, problems) = rules.adding(people: people)
-        for problem in problems { print("\(command): warning: directory query: \(problem)", to: &standardError) }
+        for problem in problems where reported.insert(problem).inserted {
+            print("\(command): warning: directory query: \(problem)", to: &standardError)
+        }
         return combined
     }
 }

@@ -36,9 +36,11 @@ struct PlanCommand: AsyncParsableCommand {
         }
         let read = try await readEveryCase(settings, command: "plan")
         let batch = read.batch
-        // Both rule sets with the directory query's people, as the daemon would have them.
-        let currentRules = read.rules(inForce.rules, command: "plan")
-        let proposedRules = read.rules(proposed.rules, command: "plan")
+        // Both rule sets with the directory query's people, as the daemon would have them; a problem both
+        // combinations have is said once.
+        var reported: Set<String> = []
+        let proposedRules = read.rules(proposed.rules, command: "plan", reported: &reported)
+        let currentRules = read.rules(inForce.rules, command: "plan", reported: &reported)
         let now = Date()
         var states: [String: EscalationState]
         var origin = "the daemon's state store"

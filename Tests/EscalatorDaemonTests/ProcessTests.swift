@@ -211,6 +211,11 @@ let escalatorBinary = "\(repositoryRoot)/.build/debug/escalator"
                 INSERT INTO orders (id, owner, opened_at, updated_at) VALUES ('Q-1', 'rep1', '2026-06-01 01:00:00', '2026-06-01 01:00:00');
                 """)
         }
+        // A supervisor missing from the directory (a database without the reference schema's foreign keys).
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA foreign_keys = OFF")
+            try db.execute(sql: "INSERT INTO staff (id, name, email, supervisor) VALUES ('rep2', 'Rep Two', 'rep2@shop.example', 'ghost')")
+        }
         try queue.close()
         try """
             people:
@@ -241,6 +246,13 @@ let escalatorBinary = "\(repositoryRoot)/.build/debug/escalator"
         #expect(explain.succeeded, "\(explain.output)")
         let next = explain.output.split(separator: "\n").first { $0.contains("next: step 1") }
         #expect(next?.hasSuffix("at Mon 2026-06-01 03:00 +00:00 to rep1") == true, "\(explain.output)")
+
+        // `plan` combines the directory's people with two rule sets (here the same one): a problem of both is
+        // said once.
+        let plan = try Subprocess.run([escalatorBinary, "plan", "--config", config, "--current", config])
+        #expect(plan.succeeded, "\(plan.output)")
+        let ghost = "plan: warning: directory query: person rep2: supervisor ghost is not in the directory"
+        #expect(plan.output.components(separatedBy: ghost).count - 1 == 1, "\(plan.output)")
 
         // A directory query that fails is a warning, as in the daemon: the rule files' people are used alone, and
         // the case without a known owner goes to the fallback owner.
