@@ -101,19 +101,20 @@ public actor SourcePoller {
         if full { lastFullResync = now }
         cursor = cursor.advanced(to: batch.cursor)
 
+        // The ids seen matter only to a complete read (to find the cases gone). Both tables get their room at once:
+        // grown by doubling, the first full read of a million cases spent longer rehashing them than filling them.
+        let count = batch.cases.count + batch.packed.count
         var seen: Set<String> = []
+        if batch.isComplete { seen.reserveCapacity(count) }
+        fingerprints.reserveCapacity(max(fingerprints.count, count))
         for subject in batch.cases {
-            seen.insert(subject.id)
+            if batch.isComplete { seen.insert(subject.id) }
             let print = subject.hashValue
-            if fingerprints[subject.id] != print {
-                fingerprints[subject.id] = print
-                outcome.changed.append(subject)
-            }
+            if fingerprints.updateValue(print, forKey: subject.id) != print { outcome.changed.append(subject) }
         }
         for (subject, print) in batch.packed {
-            seen.insert(subject.id)
-            if fingerprints[subject.id] != print {
-                fingerprints[subject.id] = print
+            if batch.isComplete { seen.insert(subject.id) }
+            if fingerprints.updateValue(print, forKey: subject.id) != print {
                 outcome.changedPacked.append(subject)
             } else if outcome.shelf != nil {
                 outcome.keptPacked.append(subject)
