@@ -130,6 +130,13 @@ enum Measurement {
             }
         }
         row.set("floor_s", floor)
+        // The same queries read by escalator's own driver into values, and nothing more done with them: how much of
+        // the full cycle is reading alone, against the floor.
+        let scanner = try CaseSources.open(settings)
+        var scanned = 0
+        row.set("bare_read_s", try await seconds { for sql in queries { scanned += try await scanner.scan(sql) } })
+        await scanner.close()
+        row.set("bare_read_rows", scanned)
         guard measureLoad else {
             row.set("ready_s", try startToReady(binary: binary, config: configDirectory, work: work))
             return row

@@ -18,6 +18,9 @@ public protocol CaseSource: Sendable {
     func clock(now: Date) async throws -> Date
     /// Checks that the database answers (a trivial query), without reading any case.
     func probe() async throws
+    /// Runs a query and reads every row into values as a read does, then lets them go; returns how many rows. For
+    /// the benchmark: what reading alone costs, without mapping, packing or evaluating.
+    func scan(_ sql: String) async throws -> Int
     /// Releases connections. The source is not used afterwards.
     func close() async
 }

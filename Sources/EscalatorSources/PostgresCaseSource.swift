@@ -44,6 +44,8 @@ public final class PostgresCaseSource: CaseSource {
         try await stream("SELECT 1", [], into: RowSink { _ in })
     }
 
+    public func scan(_ sql: String) async throws -> Int { try await SourceReader.count(stream, sql) }
+
     public func close() async {
         await holder.reset()
     }

@@ -41,6 +41,8 @@ public final class SQLiteCaseSource: CaseSource {
         try await stream("SELECT 1", [], into: RowSink { _ in })
     }
 
+    public func scan(_ sql: String) async throws -> Int { try await SourceReader.count(stream, sql) }
+
     public func close() async {
         try? queue.close()
     }

@@ -13,6 +13,11 @@ final class Collected: @unchecked Sendable {
     var items: [RowMapper.Row] = []
 }
 
+/// Rows counted from a stream.
+final class Counted: @unchecked Sendable {
+    var count = 0
+}
+
 /// The reading both drivers share. A driver supplies `stream`: run SQL with parameters, hand over each row.
 struct SourceReader: Sendable {
     /// Runs SQL and hands each row to the sink as it is read: a full read never holds every row at once.
@@ -23,6 +28,13 @@ struct SourceReader: Sendable {
         let rows = Collected()
         try await stream(sql, binds, RowSink { rows.items.append($0) })
         return rows.items
+    }
+
+    /// How many rows a query has, each read into values and let go (`CaseSource.scan`).
+    static func count(_ stream: Stream, _ sql: String) async throws -> Int {
+        let rows = Counted()
+        try await stream(sql, [], RowSink { _ in rows.count += 1 })
+        return rows.count
     }
 
     let settings: SourceSettings
