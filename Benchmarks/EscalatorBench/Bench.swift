@@ -166,7 +166,6 @@ enum Measurement {
             if let shelf = outcome.shelf { byID.adopt(shelf) }
             loaded = outcome.changedPacked.count
             byID.reserveCapacity(loaded)
-            loop.reserveChanges(loaded)
             for subject in outcome.changedPacked {
                 byID[subject.id] = subject
                 loop.markChanged(subject.id)

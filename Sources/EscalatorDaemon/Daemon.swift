@@ -168,9 +168,6 @@ public actor Daemon {
                 if let state = try await store.state(caseID: id) { loop.restore(state, for: id) }
                 breachedCount = nil
             }
-            // A full read's cases get their room at once (see `SourcePoller.poll`).
-            cases.reserveCapacity(max(cases.count, changed.count))
-            loop.reserveChanges(changed.count)
             for subject in changed {
                 if let old = cases[subject.id], old.closedAt == nil { openCases -= 1 }
                 if subject.closedAt == nil { openCases += 1 }

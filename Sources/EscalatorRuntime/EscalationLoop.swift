@@ -123,10 +123,6 @@ public struct EscalationLoop: Sendable {
     /// Marks a case as changed: it is evaluated on the next tick.
     public mutating func markChanged(_ id: String) { changed.insert(id) }
 
-    /// Makes room for `count` more changed cases at once: a full read marks every case it read, and a set grown by
-    /// doubling to a million ids rehashes them all along the way.
-    public mutating func reserveChanges(_ count: Int) { changed.reserveCapacity(changed.count + count) }
-
     /// Drops a case (deleted from the source).
     public mutating func forget(_ id: String) {
         if deadlines.removeValue(forKey: id) != nil { touched.insert(id) }

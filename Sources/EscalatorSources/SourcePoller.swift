@@ -101,12 +101,9 @@ public actor SourcePoller {
         if full { lastFullResync = now }
         cursor = cursor.advanced(to: batch.cursor)
 
-        // The ids seen matter only to a complete read (to find the cases gone). Both tables get their room at once:
-        // grown by doubling, the first full read of a million cases spent longer rehashing them than filling them.
-        let count = batch.cases.count + batch.packed.count
+        // The ids seen matter only to a complete read (to find the cases gone). The tables grow as they fill: given
+        // their room at once, a full read of a million cases reached a higher peak (docs/benchmarks.md).
         var seen: Set<String> = []
-        if batch.isComplete { seen.reserveCapacity(count) }
-        fingerprints.reserveCapacity(max(fingerprints.count, count))
         for subject in batch.cases {
             if batch.isComplete { seen.insert(subject.id) }
             let print = subject.hashValue
