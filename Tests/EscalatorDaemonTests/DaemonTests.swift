@@ -269,14 +269,7 @@ struct DaemonFixture {
         let now = story.openedAt + 150 * 3600 + 12 * 86_400
         var decided: [(notice: Notice, subject: Case, state: EscalationState)] = []
         for index in 0..<150 {
-            let shift = Double(index * 3600)
-            let subject = Case(
-                id: "TT-\(index)", kind: story.kind, status: story.status, owner: story.owner, openedAt: story.openedAt + shift,
-                promisedAt: story.promisedAt.map { $0 + shift }, closedAt: nil, attributes: story.attributes,
-                activity: story.activity.map {
-                    Activity(id: $0.id, kind: $0.kind, at: $0.at + shift, actor: $0.actor, text: $0.text, tag: $0.tag, status: $0.status,
-                        person: $0.person, due: $0.due.map { $0 + shift }, quantity: $0.quantity, ref: $0.ref, keptBy: $0.keptBy)
-                })
+            let subject = story.shifted(by: Double(index * 3600), id: "TT-\(index)")
             let evaluation = Engine.evaluate(subject, rules: rules, state: .empty, now: now)
             decided += evaluation.notices.map { ($0, subject, evaluation.state) }
         }

@@ -80,16 +80,7 @@ extension EscalationLoopTests {
     @Test func aLoopThatPacksItsStatesDecidesTheSame() throws {
         let rules = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
         let story = DemoStory.order
-        let cases = (0..<12).map { index -> Case in
-            let shift = Double(index * 3_600)
-            return Case(
-                id: "TT-\(index)", kind: story.kind, status: story.status, owner: story.owner, openedAt: story.openedAt + shift,
-                promisedAt: story.promisedAt.map { $0 + shift }, closedAt: story.closedAt.map { $0 + shift }, attributes: story.attributes,
-                activity: story.activity.map {
-                    Activity(id: $0.id, kind: $0.kind, at: $0.at + shift, actor: $0.actor, text: $0.text, tag: $0.tag, status: $0.status,
-                        person: $0.person, due: $0.due.map { $0 + shift }, quantity: $0.quantity, ref: $0.ref, keptBy: $0.keptBy)
-                })
-        }
+        let cases = (0..<12).map { story.shifted(by: Double($0 * 3_600), id: "TT-\($0)") }
         let byID = Dictionary(uniqueKeysWithValues: cases.map { ($0.id, $0) })
         var plain = EscalationLoop()
         var packed = EscalationLoop(packsStates: true)
@@ -127,14 +118,7 @@ extension EscalationLoopTests {
         // Half the ids extend another ("TT-7" and "TT-7.5"), so that the order of their notice ids ("TT-7.5/…" before
         // "TT-7/…") is not the order of the case ids.
         let work = (0..<3000).map { index -> (id: String, subject: Case, before: EscalationState) in
-            let shift = Double(index * 420)
-            let subject = Case(
-                id: index % 2 == 0 ? "TT-\(index / 2)" : "TT-\(index / 2).5", kind: story.kind, status: story.status, owner: story.owner, openedAt: story.openedAt + shift,
-                promisedAt: story.promisedAt.map { $0 + shift }, closedAt: nil, attributes: story.attributes,
-                activity: story.activity.map {
-                    Activity(id: $0.id, kind: $0.kind, at: $0.at + shift, actor: $0.actor, text: $0.text, tag: $0.tag, status: $0.status,
-                        person: $0.person, due: $0.due.map { $0 + shift }, quantity: $0.quantity, ref: $0.ref, keptBy: $0.keptBy)
-                })
+            let subject = story.shifted(by: Double(index * 420), id: index % 2 == 0 ? "TT-\(index / 2)" : "TT-\(index / 2).5")
             return (subject.id, subject, .empty)
         }
         let now = story.openedAt + Double(3000 * 420) + 12 * 86_400
@@ -485,14 +469,7 @@ extension EscalationLoopTests {
         var repeatsSeen = 0
         var longestWalk = 0
         for copy in 0..<12 {
-            let shift = -Double(copy) * 3.5 * 86_400
-            let subject = Case(
-                id: "RW-\(copy)", kind: story.kind, status: story.status, owner: story.owner, openedAt: story.openedAt + shift,
-                promisedAt: story.promisedAt.map { $0 + shift }, closedAt: nil, attributes: story.attributes,
-                activity: story.activity.map {
-                    Activity(id: $0.id, kind: $0.kind, at: $0.at + shift, actor: $0.actor, text: $0.text, tag: $0.tag, status: $0.status,
-                        person: $0.person, due: $0.due.map { $0 + shift }, quantity: $0.quantity, ref: $0.ref, keptBy: $0.keptBy)
-                })
+            let subject = story.shifted(by: -Double(copy) * 3.5 * 86_400, id: "RW-\(copy)")
             var state = EscalationState.empty
             var now = subject.openedAt
             let end = story.openedAt + 60 * 86_400
