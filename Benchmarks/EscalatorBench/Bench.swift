@@ -31,6 +31,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Measure the daemon's first cycle and outbox delivery for sizes up to this many cases.") var daemonUpTo = 100_000
     @Option(help: "Load and evaluate in this process for sizes up to this many cases (above, only the floor and READY).") var loadUpTo = 100_000
     @Option(help: "The escalator binary for READY and simulate (default: next to this one).") var escalator: String?
+    @Option(help: "Spread the orders over this many reps (default: one per 500 orders, at least 4).") var reps: Int?
     @Option(help: "Instead of the table: a soak of this many virtual days on the first size (sqlite), a JSON line per day.") var soakDays: Int?
 
     /// The synthetic data ends here; the benchmark's "now" is an hour later.
@@ -51,7 +52,7 @@ struct Bench: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data("# machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB; journal: \(Journal.isReachable ? "a real journald" : "none (entries to /dev/null)")\n".utf8))
         for driver in kinds {
             for size in sizes {
-                let row = try await Measurement.run(driver: driver, cases: size, work: "\(work)/\(driver.rawValue)-\(size)", server: server, binary: binary, simulate: size <= simulateUpTo, daemon: size <= daemonUpTo, load: size <= loadUpTo)
+                let row = try await Measurement.run(driver: driver, cases: size, work: "\(work)/\(driver.rawValue)-\(size)", server: server, binary: binary, simulate: size <= simulateUpTo, daemon: size <= daemonUpTo, load: size <= loadUpTo, reps: reps)
                 // Unbuffered, so each row shows as soon as it is measured.
                 FileHandle.standardOutput.write(Data((row.json + "\n").utf8))
             }
@@ -91,12 +92,13 @@ enum Measurement {
         return usage.ru_maxrss * 1024
     }
 
-    static func run(driver: SourceSettings.Driver, cases: Int, work: String, server: PostgresServer?, binary: String, simulate: Bool, daemon measureDaemon: Bool, load measureLoad: Bool) async throws -> Row {
+    static func run(driver: SourceSettings.Driver, cases: Int, work: String, server: PostgresServer?, binary: String, simulate: Bool, daemon measureDaemon: Bool, load measureLoad: Bool, reps: Int? = nil) async throws -> Row {
         var row = Row()
         row.set("driver", driver.rawValue)
         row.set("cases", cases)
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let generator = SyntheticOrders(cases: cases, seed: 7, days: 60, end: Bench.end)
+        let generator = SyntheticOrders(cases: cases, seed: 7, days: 60, end: Bench.end, reps: reps)
+        row.set("reps", generator.reps)
         let database = "bench_\(cases)"
         row.set("generate_s", try await seconds {
             switch driver {

@@ -122,12 +122,17 @@ public struct Raci: Sendable {
 
     /// Whether some party is named by a case column: then who a role names depends on the case's columns, not
     /// only on its kind and owner.
-    public var readsColumns: Bool {
-        ([fallback] + byKind.values).contains { entry in
-            ([entry.responsible] + entry.accountable + entry.consulted + entry.informed).contains {
-                if case .column = $0 { return true }
-                return false
+    public var readsColumns: Bool { !columnsRead.isEmpty }
+
+    /// The case columns that name a party, in any entry: sorted, each once. Who a role names for a case depends on
+    /// its kind, its owner and the values of these columns, and on nothing else of the case.
+    public var columnsRead: [String] {
+        var names = Set<String>()
+        for entry in [fallback] + byKind.values {
+            for party in [entry.responsible] + entry.accountable + entry.consulted + entry.informed {
+                if case .column(let name) = party { names.insert(name) }
             }
         }
+        return names.sorted()
     }
 }

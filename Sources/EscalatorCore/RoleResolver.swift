@@ -18,8 +18,9 @@ final class RoleResolver {
 
     private let memo: RecipientMemo?
 
-    /// The memo's entries for this case's owner and kind.
-    private lazy var memoSlot: Int = memo?.slot(owner: signals.owner, kind: subject.kind) ?? 0
+    /// The memo's entries for this case's owner, kind and the columns that name a party; nil when the memo is not
+    /// used (none given, or it has stopped keeping entries).
+    private lazy var memoSlot: Int? = memo?.slot(owner: signals.owner, kind: subject.kind, of: subject, rules: rules)
 
     init(subject: Case, signals: CaseSignals, rules: Rules, memo: RecipientMemo? = nil) {
         self.subject = subject
@@ -111,7 +112,8 @@ final class RoleResolver {
     private func recipients(of step: UnsafePointer<Ladder.Step>) -> StepRecipients {
         let key = StepKey(step: UnsafeRawPointer(step))
         if let index = stepKeys.firstIndex(of: key) { return stepRecipients[index] }
-        if let known = memo?.recipients(key, slot: memoSlot) {
+        let memoSlot = memoSlot
+        if let memoSlot, let known = memo?.recipients(key, slot: memoSlot) {
             stepKeys.append(key)
             stepRecipients.append(known)
             return known
@@ -149,7 +151,7 @@ final class RoleResolver {
         let resolved = StepRecipients(to: to, cc: cc, unresolved: unresolved, quietCalendar: calendar)
         stepKeys.append(key)
         stepRecipients.append(resolved)
-        memo?.keep(resolved, key, slot: memoSlot)
+        if let memoSlot { memo?.keep(resolved, key, slot: memoSlot) }
         return resolved
     }
 
@@ -183,24 +185,58 @@ final class StepRecipients: Sendable {
 }
 
 /// Recipients resolved, kept from one evaluation to the next under the same rules. What a step resolves to depends
-/// on the rules, the case's owner and kind, and (when the RACI names a party by a column) the case's columns:
-/// entries are kept per owner and kind. So one memo serves the evaluations of one case (simulate evaluates each case
-/// at every deadline), or of many cases when the rules read no column (`Raci.readsColumns`; a tick evaluating a
-/// thousand cases of a few owners resolves each list a few times, not a thousand). Not shared between threads.
+/// on the rules, the case's owner and kind, and the values of the case columns that the RACI names a party by
+/// (`Raci.columnsRead`): entries are kept per owner, kind and those values. So one memo serves the evaluations of
+/// one case (simulate evaluates each case at every deadline), or of many cases: a tick evaluating a thousand cases
+/// of a few owners resolves each list a few times, not a thousand. When nearly every case has owner, kind and
+/// columns of its own (hundreds of owners, a column naming a person per case), keeping entries costs more than it
+/// saves: after `trial` cases with fewer than one in four found, the memo stops keeping and finding anything.
+/// Not shared between threads.
 public final class RecipientMemo: @unchecked Sendable {
-    /// Per owner and kind seen, the steps resolved for them.
-    private var owners: [(owner: String?, kind: String?)] = []
+    /// What a case's entries are kept under.
+    private struct Slot: Hashable {
+        let owner: String?
+        let kind: String?
+        /// The values of `columns`, in that order; empty when the RACI names no party by a column.
+        let values: [String?]
+    }
+
+    /// The columns that name a party, read from the rules at the first lookup (a memo serves one set of rules).
+    private var columns: [String]?
+    private var slots: [Slot: Int] = [:]
     private var entries: [[(key: RoleResolver.StepKey, resolved: StepRecipients)]] = []
+    /// Cases looked up, and how many of them found a slot already there.
+    private var lookups = 0
+    private var found = 0
+    /// Whether the memo has stopped: too few cases found a slot.
+    private(set) var hasStopped = false
+
+    /// How many cases the memo is tried on before it may stop.
+    static let trial = 512
 
     public init() {}
 
-    /// Where the entries of an owner and kind are (added if new): looked up once per evaluation, so that each
-    /// step is then found by its key alone.
-    func slot(owner: String?, kind: String?) -> Int {
-        if let index = owners.firstIndex(where: { $0.owner == owner && $0.kind == kind }) { return index }
-        owners.append((owner, kind))
+    /// Where the entries of a case's owner, kind and party columns are (added if new): looked up once per
+    /// evaluation, so that each step is then found by its key alone. Nil once the memo has stopped.
+    func slot(owner: String?, kind: String?, of subject: Case, rules: Rules) -> Int? {
+        guard !hasStopped else { return nil }
+        if lookups == Self.trial && found * 4 < lookups {
+            hasStopped = true
+            slots = [:]
+            entries = []
+            return nil
+        }
+        lookups += 1
+        let columns = self.columns ?? rules.raci.columnsRead
+        self.columns = columns
+        let slot = Slot(owner: owner, kind: kind, values: columns.isEmpty ? [] : columns.map { subject.attributes[$0] })
+        if let index = slots[slot] {
+            found += 1
+            return index
+        }
+        slots[slot] = entries.count
         entries.append([])
-        return owners.count - 1
+        return entries.count - 1
     }
 
     func recipients(_ key: RoleResolver.StepKey, slot: Int) -> StepRecipients? {

@@ -216,10 +216,8 @@ public struct EscalationLoop: Sendable {
     static func evaluateAll<Record: CaseRecord>(
         _ work: [Job<Record>], rules: Rules, now: Date, pack: Bool, shelf: Shelf? = nil, counted: Set<String>?
     ) -> [Outcome] {
-        // Each run of cases on one core keeps its recipients between cases, when who a role names depends only on a
-        // case's owner and kind.
-        let sharesRecipients = !rules.raci.readsColumns
-        @Sendable func one(_ job: Job<Record>, _ rules: Rules, _ memo: RecipientMemo?) -> Outcome {
+        // Each run of cases on one core keeps its recipients between cases (per owner, kind and party columns).
+        @Sendable func one(_ job: Job<Record>, _ rules: Rules, _ memo: RecipientMemo) -> Outcome {
             let subject = job.record.unpacked()
             let before = job.packedBefore?.unpacked(caseID: job.id) ?? job.plainBefore ?? .empty
             let evaluation = Engine.evaluate(subject, rules: rules, state: before, now: now, memo: memo)
@@ -235,10 +233,10 @@ public struct EscalationLoop: Sendable {
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         guard work.count >= 512, cores > 1 else {
-            let memo = sharesRecipients ? RecipientMemo() : nil
+            let memo = RecipientMemo()
             return work.map { one($0, rules, memo) }
         }
-        return rules.concurrentMap(count: work.count, chunks: min(cores * 4, work.count / 128), context: { sharesRecipients ? RecipientMemo() : nil }) {
+        return rules.concurrentMap(count: work.count, chunks: min(cores * 4, work.count / 128), context: { RecipientMemo() }) {
             index, rules, memo in one(work[index], rules, memo)
         }
     }

@@ -43,11 +43,14 @@ public struct SyntheticOrders: Sendable {
     public let owners: [String]?
     /// Order ids are PREFIX-0000001 …
     public let prefix: String
+    /// How many reps the orders are spread over: by default one per 500 orders, at least 4.
+    public let reps: Int
 
     public init(
         cases: Int, seed: UInt64 = 1, days: Int = 60, end: Date = Date(timeIntervalSince1970: 1_777_593_600),
-        owners: [String]? = nil, prefix: String = "ORD"
+        owners: [String]? = nil, prefix: String = "ORD", reps: Int? = nil
     ) {
+        self.reps = max(1, reps ?? max(4, cases / 500))
         self.cases = cases
         self.seed = seed
         self.days = days
@@ -59,9 +62,8 @@ public struct SyntheticOrders: Sendable {
     /// The generator the synthetic data is drawn from: the same seed gives the same orders everywhere.
     public typealias Random = SplitMix64
 
-    /// 1 manager, a supervisor per 8 reps, 1 rep per 500 orders (at least 4).
+    /// 1 manager, a supervisor per 8 reps, and the reps.
     public var staff: [StaffRow] {
-        let reps = max(4, cases / 500)
         let supervisors = max(1, reps / 8)
         var rows = [StaffRow(id: "mgr1", name: "Store Manager", email: "mgr1@shop.example", supervisor: nil)]
         for s in 1...supervisors {
@@ -76,7 +78,6 @@ public struct SyntheticOrders: Sendable {
     /// Calls `body` with each order and its activity, in order.
     public func forEachOrder(_ body: (OrderRow, [ActivityRow]) throws -> Void) rethrows {
         var random = Random(state: seed)
-        let reps = max(4, cases / 500)
         let kinds = ["custom-order", "custom-order", "repair", "standard"]
         let span = Double(days * 86_400)
         for n in 1...max(cases, 1) where n <= cases {

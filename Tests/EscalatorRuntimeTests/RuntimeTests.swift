@@ -420,28 +420,32 @@ extension EscalationLoopTests {
 }
 
 extension EscalationLoopTests {
-    /// With a RACI that names no party by a column, the cases evaluated together on one core share the recipients
-    /// they resolve (per owner and kind); each still gets exactly the recipients it gets evaluated alone, across
-    /// owners (a valid one, one not in the directory, none) and kinds (with its own RACI entry or the default).
+    /// The cases evaluated together on one core share the recipients they resolve (per owner, kind and the values
+    /// of the columns that name a party); each still gets exactly the recipients it gets evaluated alone. Checked
+    /// with the shipped RACI, which names the informed party by the `sales_rep` column, and with the same RACI
+    /// naming a person instead, across owners (a valid one, one not in the directory, none), kinds (with their own
+    /// RACI entry or the default) and sales reps (two people, one not in the directory, none).
     @Test func casesEvaluatedTogetherShareRecipientsAndEachGetsItsOwn() throws {
         let shipped = try #require(ConfigLoader.load(directory: "\(repositoryRoot)/Config").configuration).rules
-        #expect(shipped.raci.readsColumns, "the shipped rules name a party by a column")
+        #expect(shipped.raci.columnsRead == ["sales_rep"], "the shipped rules name a party by a column")
         var byKind = shipped.raci.byKind
         byKind["custom-order"]?.informed = [.person("rep4")]
-        let rules = Rules(
+        let byPerson = Rules(
             calendars: shipped.calendars, directory: shipped.directory,
             raci: Raci(byKind: byKind, fallback: shipped.raci.fallback, fallbackOwner: shipped.raci.fallbackOwner),
             policies: shipped.policies)
-        #expect(!rules.raci.readsColumns)
+        #expect(byPerson.raci.columnsRead.isEmpty)
         let story = DemoStory.order
         let owners: [String?] = ["rep3", "rep4", "rep6", "nobody", nil]
         let kinds: [String?] = ["custom-order", "stock-order", nil]
+        // Counts prime to each other's: every combination of owner, kind and sales rep occurs.
+        let salesReps: [String?] = ["rep4", "rep6", "ghost", nil]
         let jobs = (0..<1200).map { index -> EscalationLoop.Job<Case> in
             let shift = Double(index * 600)
             let subject = Case(
                 id: "SR-\(index)", kind: kinds[index % kinds.count], status: story.status, owner: owners[index % owners.count],
                 openedAt: story.openedAt + shift, promisedAt: story.promisedAt.map { $0 + shift }, closedAt: nil,
-                attributes: story.attributes,
+                attributes: salesReps[index % salesReps.count].map { ["sales_rep": $0] } ?? [:],
                 activity: story.activity.filter { $0.kind != .assignment }.map {
                     Activity(id: $0.id, kind: $0.kind, at: $0.at + shift, actor: $0.actor, text: $0.text, tag: $0.tag, status: $0.status,
                         person: $0.person, due: $0.due.map { $0 + shift }, quantity: $0.quantity, ref: $0.ref, keptBy: $0.keptBy)
@@ -449,12 +453,22 @@ extension EscalationLoopTests {
             return EscalationLoop.Job(id: subject.id, record: subject, packedBefore: nil, plainBefore: nil)
         }
         let now = story.openedAt + 1200 * 600 + 10 * 86_400
-        let together = EscalationLoop.evaluateAll(jobs, rules: rules, now: now, pack: false, counted: nil)
-        let alone = jobs.map { Engine.evaluate($0.record, rules: rules, state: .empty, now: now) }
-        #expect(together.map(\.evaluation.notices) == alone.map(\.notices))
-        let addressed = Set(alone.flatMap(\.notices).flatMap { ($0.to + $0.cc).map(\.id) })
-        #expect(addressed.isSuperset(of: ["rep3", "rep4", "rep6", "rep5", "mgr1"]), "\(addressed)")
-        #expect(alone.flatMap(\.notices).contains { !$0.unresolved.isEmpty }, "a case with no valid owner names what it could not resolve")
+        for rules in [shipped, byPerson] {
+            let together = EscalationLoop.evaluateAll(jobs, rules: rules, now: now, pack: false, counted: nil)
+            let alone = jobs.map { Engine.evaluate($0.record, rules: rules, state: .empty, now: now) }
+            let differing = zip(together, alone).filter { $0.evaluation.notices != $1.notices }.map(\.1.notices.first?.caseID)
+            #expect(together.count == alone.count && differing.isEmpty, "cases whose notices differ: \(differing.prefix(5))")
+            let notices = alone.flatMap(\.notices)
+            let addressed = Set(notices.flatMap { ($0.to + $0.cc).map(\.id) })
+            #expect(addressed.isSuperset(of: ["rep3", "rep4", "rep6", "rep5", "mgr1"]), "\(addressed)")
+            #expect(notices.contains { !$0.unresolved.isEmpty }, "a case with no valid owner names what it could not resolve")
+        }
+        // With the shipped rules, the sales rep of a custom order is informed when the manager is told, and a
+        // sales rep not in the directory is named as unresolved: the column's value reaches the recipients.
+        let informed = EscalationLoop.evaluateAll(jobs, rules: shipped, now: now, pack: false, counted: nil)
+        let customNotices = zip(jobs, informed).filter { $0.0.record.kind == "custom-order" }.flatMap(\.1.evaluation.notices)
+        #expect(Set(customNotices.flatMap(\.cc).filter { $0.role == "informed" }.map(\.id)) == ["rep4", "rep6"])
+        #expect(customNotices.contains { $0.unresolved.contains { $0.hasPrefix("informed") } })
     }
 }
 
