@@ -204,6 +204,12 @@ public final class RecipientMemo: @unchecked Sendable {
     /// The columns that name a party, read from the rules at the first lookup (a memo serves one set of rules).
     private var columns: [String]?
     private var slots: [Slot: Int] = [:]
+    /// The slot found or made last, and its index (-1 before the first).
+    private var lastSlot = Slot(owner: nil, kind: nil, values: [])
+    private var lastIndex = -1
+    /// The columns of the case that found or made it: the same columns hold the same values (and when they are the
+    /// same dictionary, as for every view of one case in `simulate`, comparing them is one pointer comparison).
+    private var lastAttributes: [String: String] = [:]
     private var entries: [[(key: RoleResolver.StepKey, resolved: StepRecipients)]] = []
     /// Cases looked up, and how many of them found a slot already there.
     private var lookups = 0
@@ -223,20 +229,42 @@ public final class RecipientMemo: @unchecked Sendable {
         if lookups == Self.trial && found * 4 < lookups {
             hasStopped = true
             slots = [:]
+            lastIndex = -1
+            lastAttributes = [:]
             entries = []
             return nil
         }
         lookups += 1
         let columns = self.columns ?? rules.raci.columnsRead
         self.columns = columns
-        let slot = Slot(owner: owner, kind: kind, values: columns.isEmpty ? [] : columns.map { subject.attributes[$0] })
-        if let index = slots[slot] {
+        // The same key as the case before (always so in `simulate`, which keeps a memo per case): compared in
+        // place, neither hashed nor built.
+        if lastIndex >= 0 && lastSlot.owner == owner && lastSlot.kind == kind
+            && (columns.isEmpty || subject.attributes == lastAttributes || sameValues(columns, subject))
+        {
             found += 1
-            return index
+            return lastIndex
         }
-        slots[slot] = entries.count
-        entries.append([])
-        return entries.count - 1
+        let slot = Slot(owner: owner, kind: kind, values: columns.isEmpty ? [] : columns.map { subject.attributes[$0] })
+        let index: Int
+        if let known = slots[slot] {
+            found += 1
+            index = known
+        } else {
+            index = entries.count
+            slots[slot] = index
+            entries.append([])
+        }
+        lastSlot = slot
+        lastIndex = index
+        lastAttributes = subject.attributes
+        return index
+    }
+
+    /// Whether the case's values of `columns` are those of the last slot.
+    private func sameValues(_ columns: [String], _ subject: Case) -> Bool {
+        for index in columns.indices where subject.attributes[columns[index]] != lastSlot.values[index] { return false }
+        return true
     }
 
     func recipients(_ key: RoleResolver.StepKey, slot: Int) -> StepRecipients? {
