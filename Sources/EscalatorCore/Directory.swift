@@ -120,10 +120,6 @@ public struct Raci: Sendable {
 
     public func entry(for kind: String?) -> RaciEntry { kind.flatMap { byKind[$0] } ?? fallback }
 
-    /// Whether some party is named by a case column: then who a role names depends on the case's columns, not
-    /// only on its kind and owner.
-    public var readsColumns: Bool { !columnsRead.isEmpty }
-
     /// The case columns that name a party, in any entry: sorted, each once. Who a role names for a case depends on
     /// its kind, its owner and the values of these columns, and on nothing else of the case.
     public var columnsRead: [String] {

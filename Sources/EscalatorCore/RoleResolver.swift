@@ -20,7 +20,7 @@ final class RoleResolver {
 
     /// The memo's entries for this case's owner, kind and the columns that name a party; nil when the memo is not
     /// used (none given, or it has stopped keeping entries).
-    private lazy var memoSlot: Int? = memo?.slot(owner: signals.owner, kind: subject.kind, of: subject, rules: rules)
+    private lazy var memoSlot: Int? = memo?.slot(owner: signals.owner, of: subject, rules: rules)
 
     init(subject: Case, signals: CaseSignals, rules: Rules, memo: RecipientMemo? = nil) {
         self.subject = subject
@@ -222,9 +222,10 @@ public final class RecipientMemo: @unchecked Sendable {
 
     public init() {}
 
-    /// Where the entries of a case's owner, kind and party columns are (added if new): looked up once per
-    /// evaluation, so that each step is then found by its key alone. Nil once the memo has stopped.
-    func slot(owner: String?, kind: String?, of subject: Case, rules: Rules) -> Int? {
+    /// Where the entries of a case's owner (as its signals have it), kind and party columns are (added if new):
+    /// looked up once per evaluation, so that each step is then found by its key alone. Nil once the memo has
+    /// stopped.
+    func slot(owner: String?, of subject: Case, rules: Rules) -> Int? {
         guard !hasStopped else { return nil }
         if lookups == Self.trial && found * 4 < lookups {
             hasStopped = true
@@ -237,6 +238,7 @@ public final class RecipientMemo: @unchecked Sendable {
         lookups += 1
         let columns = self.columns ?? rules.raci.columnsRead
         self.columns = columns
+        let kind = subject.kind
         // The same key as the case before (always so in `simulate`, which keeps a memo per case): compared in
         // place, neither hashed nor built.
         if lastIndex >= 0 && lastSlot.owner == owner && lastSlot.kind == kind

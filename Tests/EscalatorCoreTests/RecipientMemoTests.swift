@@ -23,7 +23,7 @@ import Testing
         for index in 0..<(trial * 2) {
             let salesRep = salesReps[index % 4]
             let owner = index % 4 == 3 ? "rep9" : "rep8"
-            slots.append(memo.slot(owner: owner, kind: nil, of: subject(owner: owner, salesRep: salesRep), rules: rules))
+            slots.append(memo.slot(owner: owner, of: subject(owner: owner, salesRep: salesRep), rules: rules))
         }
         #expect(!memo.hasStopped)
         #expect(slots.allSatisfy { $0 != nil })
@@ -38,7 +38,7 @@ import Testing
         var results: [Int?] = []
         for index in 0..<(trial + 10) {
             let salesRep = index % 5 == 4 ? "rep0" : "rep\(index + 1)"
-            results.append(memo.slot(owner: "rep8", kind: nil, of: subject(owner: "rep8", salesRep: salesRep), rules: rules))
+            results.append(memo.slot(owner: "rep8", of: subject(owner: "rep8", salesRep: salesRep), rules: rules))
         }
         #expect(results.prefix(trial).allSatisfy { $0 != nil })
         #expect(results.dropFirst(trial).allSatisfy { $0 == nil })
